@@ -303,6 +303,9 @@ def _load():
 
 def run_child(kind: str, cfg: dict, timeout: float) -> dict:
     env = dict(os.environ, MPLBACKEND="Agg")
+    if cfg.get("cpu_devices", 1) > 1:  # expose that many CPU cores as JAX devices
+        flag = f"--xla_force_host_platform_device_count={cfg['cpu_devices']}"
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flag).strip()
     cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, json.dumps(cfg)]
     load = _load()
     t0 = time.perf_counter()
@@ -401,6 +404,13 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--seed-block", type=int, default=64, help="seed_block elsewhere (default)")
     ap.add_argument(
+        "--cpu-devices",
+        default=f"{os.cpu_count() or 1},1",
+        help="CPU cores exposed as JAX devices (XLA_FLAGS), comma list: the first is used for"
+        " every run, the others are extra runs of the first rule at the largest seed count"
+        " (default: nproc, then 1)",
+    )
+    ap.add_argument(
         "--other-seeds",
         help="seed counts for the rules after the first (default: the largest of --seeds)",
     )
@@ -431,6 +441,7 @@ def main(argv=None) -> int:
         return 0
 
     seeds, rules = _ints(args.seeds), [r for r in args.rules.split(",") if r]
+    devices = _ints(args.cpu_devices)
     blocks = _ints(args.seed_blocks)
     facts = machine_facts()
     print(f"machine: {facts['cpu_count']} CPUs, {facts.get('cpu', '')}; {facts['date']}")
@@ -445,25 +456,30 @@ def main(argv=None) -> int:
     before = measure_peer(args, max(seeds), "before detente") if args.sos_checkout else None
     runs = []
     other = _ints(args.other_seeds) if args.other_seeds else [max(seeds)]
-    todo = [(rules[0], s, args.seed_block, args.steps) for s in seeds]
-    todo += [(r, s, args.seed_block, args.steps) for r in rules[1:] for s in other]
-    todo += [(rules[0], max(seeds), b, args.sweep_steps) for b in blocks if b != args.seed_block]
-    for rule, s, block, steps in todo:
+    dev = devices[0]
+    todo = [(rules[0], s, args.seed_block, args.steps, dev) for s in seeds]
+    todo += [(rules[0], max(seeds), args.seed_block, args.steps, d) for d in devices[1:]]
+    todo += [(r, s, args.seed_block, args.steps, dev) for r in rules[1:] for s in other]
+    todo += [
+        (rules[0], max(seeds), b, args.sweep_steps, dev) for b in blocks if b != args.seed_block
+    ]
+    for rule, s, block, steps, d in todo:
         cfg = {
             "rule": rule,
             "seeds": s,
             "steps": steps,
             "seed_block": block,
             "repeats": args.repeats,
+            "cpu_devices": d,
         }
         res = run_child("detente", cfg, args.timeout)
-        res.update(rule=rule, seeds=s, seed_block=block, steps=steps)
+        res.update(rule=rule, seeds=s, seed_block=block, steps=steps, cpu_devices=d)
         runs.append(res)
         if "error" in res:
             print(f"  detente {rule} S={s} block={block}: {res['error']}", flush=True)
         else:
             print(
-                f"  detente {rule:8s} S={s:6d} block={block:6d} steps={steps}:"
+                f"  detente {rule:8s} S={s:6d} block={block:6d} steps={steps} devices={d}:"
                 f" first call {res['first_call_s']:6.1f} s,"
                 f" steady {res['steady_s']:7.3f} s, {res['rate']:10.0f} seed-updates/s"
                 f" (load {res['load_before']:.1f})",
@@ -491,27 +507,29 @@ def main(argv=None) -> int:
     ok_peer = peer is not None and "error" not in peer
     print()
     head = (
-        f"{'implementation':28s} {'seeds':>6s} {'block':>6s} {'steps':>5s} {'compile s':>9s}"
+        f"{'implementation':28s} {'dev':>3s} {'seeds':>6s} {'block':>6s} {'steps':>5s} {'compile s':>9s}"
         f" {'steady s':>9s} {'seed-upd/s':>11s} {'CPU-s rate':>11s} {'x notebook':>10s} {'RSS MiB':>8s}"
     )
     print(head)
     print("-" * len(head))
     if ok_peer:
         print(
-            f"{'SOS notebook lola (torch)':28s} {'any':>6s} {'-':>6s} {args.steps:5d} {'-':>9s}"
+            f"{'SOS notebook lola (torch)':28s} {'-':>3s} {'any':>6s} {'-':>6s} {args.steps:5d} {'-':>9s}"
             f" {args.steps / peer['rate']:9.3f} {peer['rate']:11.0f} {peer['cpu_rate']:11.0f}"
             f" {1:10.0f} {peer['maxrss_mib']:8.0f}"
         )
     for r in runs:
         if "error" in r:
             print(
-                f"{'detente ' + r['rule']:28s} {r['seeds']:6d} {r['seed_block']:6d}  {r['error']}"
+                f"{'detente ' + r['rule']:28s} {r['cpu_devices']:3d} {r['seeds']:6d}"
+                f" {r['seed_block']:6d}  {r['error']}"
             )
             continue
         ratio = r["rate"] / peer["rate"] if ok_peer else float("nan")
         r["ratio_to_notebook"] = ratio if ok_peer else None
         print(
-            f"{'detente ' + r['rule']:28s} {r['seeds']:6d} {r['seed_block']:6d} {r['steps']:5d}"
+            f"{'detente ' + r['rule']:28s} {r['cpu_devices']:3d} {r['seeds']:6d}"
+            f" {r['seed_block']:6d} {r['steps']:5d}"
             f" {r['compile_s']:9.1f} {r['steady_s']:9.3f} {r['rate']:11.0f} {r['cpu_rate']:11.0f}"
             f" {ratio:10.0f} {r['maxrss_mib']:8.0f}"
         )
@@ -525,7 +543,14 @@ def main(argv=None) -> int:
         ]
         if big:
             best = max(big, key=lambda r: r["rate"])
-            default = next((r for r in big if r["seed_block"] == args.seed_block), best)
+            default = next(
+                (
+                    r
+                    for r in big
+                    if r["seed_block"] == args.seed_block and r["cpu_devices"] == devices[0]
+                ),
+                best,
+            )
             target = {
                 "seeds": max(seeds),
                 "required_ratio": 1000,

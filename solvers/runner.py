@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from detente._checks import bad_value, check_finite, check_positive_int
-from detente.batching import map_blocks, product_grid, seed_keys, shard_leading
+from detente.batching import blocks_per_device, map_blocks_sharded, product_grid, seed_keys
 from detente.games.differentiable import DifferentiableGame, Thetas
 from detente.solvers.dynamics import DynamicsHParams, LearningRule, joint_update, make_rule
 
@@ -231,8 +231,8 @@ def simulate(
                 f"{game.num_players} learners for {game.name or 'this game'}",
             )
         rules_per_pairing.append(rules)
-    keys = shard_leading(seed_keys(seed, num_seeds, first_seed))
-    num_blocks = jnp.asarray(-(-num_seeds // config.seed_block), jnp.int32)
+    keys = seed_keys(seed, num_seeds, first_seed)
+    num_blocks = jnp.asarray(blocks_per_device(num_seeds, config.seed_block), jnp.int32)
     if all(isinstance(r, str) for pairing in pairings for r in pairing):
         # Registered rules: reuse the compiled program across calls.
         program = _cached_program(tuple(tuple(p) for p in pairings), config, dtype.name)
@@ -254,12 +254,12 @@ def _program(rules_per_pairing, config: DynamicsConfig, dtype):
         for names, train in built:
             per_seed = jax.vmap(train, in_axes=(0, None, None))
 
-            def per_block(kb, per_seed=per_seed):
+            def per_block(kb, hparams, game, per_seed=per_seed):
                 # [G, block, ...] -> [block, G, ...] so blocks stack on the seed axis
                 res = jax.vmap(per_seed, in_axes=(None, 0, None))(kb, hparams, game)
                 return jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), res)
 
-            res = map_blocks(per_block, keys, config.seed_block, num_blocks)
+            res = map_blocks_sharded(per_block, keys, config.seed_block, num_blocks, hparams, game)
             out[names] = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), res)
         return out
 

@@ -11,8 +11,10 @@ These helpers build the batch axes so that no trainer repeats that code:
   loop, so every element goes through the same compiled block program and its
   result does not depend on the batch size (vectorised and tail code paths
   round differently, and chaotic learning dynamics amplify that);
-* :func:`shard_leading` - places the leading axis across ``jax.devices()``
-  when there are several, so the same program runs sharded on a multi-GPU host.
+* :func:`map_blocks_sharded` - the same, with the batch split over
+  ``jax.devices()`` when there are several: each device loops over its own
+  blocks (``jax.shard_map``), so a multi-GPU host, or a CPU host exposing its
+  cores as devices (:func:`cpu_devices_flag`), runs them in parallel;
 """
 
 from __future__ import annotations
@@ -69,23 +71,6 @@ def product_grid(axes: Mapping[str, Sequence[float]]) -> tuple[dict[str, np.ndar
     return columns, points
 
 
-def shard_leading(tree):
-    """Shard the leading axis of every array in ``tree`` over ``jax.devices()``.
-
-    A no-op on one device or when the leading axis does not divide evenly.
-    Under ``jax.distributed`` the mesh spans every process's devices.
-    """
-    devices = jax.devices()
-    if len(devices) < 2:
-        return tree
-    leaves = jax.tree_util.tree_leaves(tree)
-    if not leaves or any(np.ndim(x) == 0 or np.shape(x)[0] % len(devices) for x in leaves):
-        return tree
-    mesh = jax.sharding.Mesh(np.asarray(devices), ("batch",))
-    spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
-    return jax.device_put(tree, spec)
-
-
 def map_blocks(fn, xs, block: int, count=None):
     """Apply ``fn`` to fixed-size blocks of ``xs``'s leading axis, in a loop.
 
@@ -135,3 +120,74 @@ def map_blocks(fn, xs, block: int, count=None):
 
     _, buf = jax.lax.while_loop(lambda c: c[0] < count, body, (jnp.asarray(0, jnp.int32), buf))
     return jax.tree_util.tree_map(lambda b: b.reshape((num_blocks * block,) + b.shape[2:])[:n], buf)
+
+
+def device_count() -> int:
+    """Number of devices the batch of :func:`map_blocks_sharded` is split over."""
+    return len(jax.devices())
+
+
+def blocks_per_device(n: int, block: int, devices: int | None = None) -> int:
+    """Blocks each device runs in :func:`map_blocks_sharded` for a batch of ``n``."""
+    devices = devices or device_count()
+    return max(1, -(-n // (block * devices)))
+
+
+def map_blocks_sharded(fn, xs, block: int, count, *args):
+    """:func:`map_blocks` with the batch split over ``jax.devices()``.
+
+    ``xs`` is padded (by repeating its last element) to ``devices * block *
+    count`` elements and split into one contiguous shard per device; each
+    device runs ``map_blocks(lambda xb: fn(xb, *args), shard, block, count)``
+    under ``jax.shard_map``. Every element still goes through the same
+    compiled block program, so its result does not depend on the batch size
+    or on the number of devices. On one device this is :func:`map_blocks`.
+
+    Args:
+        fn: ``(block of xs, *args) -> pytree`` with leading axis ``block``.
+        xs: pytree with a common leading axis ``n``.
+        block: block size.
+        count: blocks per device, a traced int32 scalar (see
+            :func:`blocks_per_device`) so that XLA cannot specialise the loop.
+        *args: pytrees passed unchanged (replicated) to every call of ``fn``.
+
+    Returns:
+        ``fn``'s outputs concatenated over blocks and cut back to ``n``.
+    """
+    devices = jax.devices()
+    if len(devices) < 2:
+        return map_blocks(lambda xb: fn(xb, *args), xs, block, count)
+    n = jax.tree_util.tree_leaves(xs)[0].shape[0]
+    total = blocks_per_device(n, block, len(devices)) * block * len(devices)
+    if total > n:
+        xs = jax.tree_util.tree_map(
+            lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], total - n, axis=0)], axis=0), xs
+        )
+    P = jax.sharding.PartitionSpec
+    mesh = jax.sharding.Mesh(np.asarray(devices), ("batch",))
+
+    def local(xs, count, *args):
+        return map_blocks(lambda xb: fn(xb, *args), xs, block, count)
+
+    run = jax.shard_map(
+        local,
+        mesh=mesh,
+        in_specs=(P("batch"), P()) + (P(),) * len(args),
+        out_specs=P("batch"),
+        check_vma=False,
+    )
+    out = run(xs, jnp.asarray(count, jnp.int32), *args)
+    return jax.tree_util.tree_map(lambda x: x[:n], out)
+
+
+def cpu_devices_flag(count: int | None = None) -> str:
+    """The ``XLA_FLAGS`` entry that exposes ``count`` CPU cores as JAX devices.
+
+    XLA's CPU backend runs one program on one device; splitting a batch over
+    several host "devices" (one per core) lets :func:`map_blocks_sharded` run
+    blocks on every core at once. Set it before JAX starts, e.g.
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=2``.
+    """
+    import os
+
+    return f"--xla_force_host_platform_device_count={count or os.cpu_count() or 1}"

@@ -45,13 +45,15 @@ class DynamicsConfig:
         seed_block: seeds run in blocks of this size through one compiled
             block program (see :func:`detente.batching.map_blocks`), so a
             seed's result does not depend on how many seeds ran with it.
-            Larger blocks use wider parallel hardware (raise it on a GPU).
+            Larger blocks use wider parallel hardware (raise it on a GPU);
+            on a 2-core CPU, 256 made the most seed-updates per second for
+            exact LOLA on the IPD (``BENCHMARKS.md``).
     """
 
     steps: int = 200
     init_std: float = 1.0
     record_every: int = 1
-    seed_block: int = 64
+    seed_block: int = 256
 
     def __post_init__(self):
         check_positive_int("steps", self.steps)

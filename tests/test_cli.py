@@ -99,3 +99,90 @@ def test_bad_input_exits_2_one_line_nothing_written(tmp_path, capsys, args, fiel
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and field in err
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+# ----------------------------------------------------------------------------
+# detente equilibria / detente phase
+
+
+def test_equilibria_zoo_game(tmp_path, capsys):
+    out = tmp_path / "eq"
+    assert main(["equilibria", "battle_of_the_sexes", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "3 found" in printed and "welfare" in printed
+    s = json.loads((out / "summary.json").read_text())
+    assert len(s["equilibria"]) == len(s["payoffs"]) == len(s["welfare"]) == 3
+    # BoS (3, 2 / 2, 3): two pure equilibria and the mixed (3/5, 2/5), (2/5, 3/5), payoffs 6/5
+    mixed = [e for e in s["equilibria"] if 0 < e[0][0] < 1]
+    np.testing.assert_allclose(mixed[0], [[0.6, 0.4], [0.4, 0.6]], atol=1e-12)
+    assert sorted(s["welfare"]) == pytest.approx([2.4, 5.0, 5.0])
+    assert max(s["nash_conv"]) < 1e-12
+    assert s["price_of_anarchy"] == pytest.approx(5 / 2.4)
+    assert s["price_of_stability"] == pytest.approx(1.0)
+
+
+def test_equilibria_nfg_file_three_players(tmp_path, capsys):
+    # Three-player coordination: everyone gets 1 when all pick the same action.
+    from detente.games import NormalFormGame, write_nfg
+
+    u = np.zeros((3, 2, 2, 2))
+    u[:, 0, 0, 0] = u[:, 1, 1, 1] = 1.0
+    path = tmp_path / "coord3.nfg"
+    write_nfg(NormalFormGame.create(u, name="coord3"), path)
+    out = tmp_path / "eq3"
+    assert main(["equilibria", str(path), "--out", str(out)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["method"].startswith("pure")
+    pure = sorted(tuple(int(np.argmax(x)) for x in e) for e in s["equilibria"])
+    # (0,0,0), (1,1,1), and every profile where no single deviation reaches agreement
+    brute = []
+    for a in np.ndindex(2, 2, 2):
+        dev = [u[i][a] >= max(u[i][a[:i] + (b,) + a[i + 1 :]] for b in range(2)) for i in range(3)]
+        if all(dev):
+            brute.append(a)
+    assert pure == sorted(brute)
+
+
+@pytest.mark.parametrize(
+    "args,field",
+    [
+        (["equilibria", "no_such_game"], "game"),
+        (["equilibria", "missing.nfg"], "game"),
+        (["equilibria", "matching_pennies", "--tol", "nan"], "--tol"),
+        (["phase", "ipd", "--learners", "naive,naive"], "game"),
+        (["phase", "tandem", "--learners", "naive,bogus"], "learner"),
+        (["phase", "tandem", "--lr", "-1"], "--lr"),
+    ],
+)
+def test_equilibria_and_phase_bad_input(tmp_path, capsys, args, field):
+    out = tmp_path / "never"
+    assert main(args + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and field in err[0]
+    assert not out.exists()
+
+
+def test_malformed_nfg_exits_2(tmp_path, capsys):
+    bad = tmp_path / "bad.nfg"
+    bad.write_text('NFG 1 R "bad" { "1" "2" } { 2 2 } 1 2 3\n')
+    assert main(["equilibria", str(bad), "--out", str(tmp_path / "x")]) == 2
+    assert "nfg.payoffs" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_phase_matching_pennies(tmp_path, capsys):
+    out = tmp_path / "ph"
+    rc = main(
+        ["phase", "matching_pennies", "--learners", "naive,naive", "--grid", "9", "--steps", "50"]
+        + ["--out", str(out)]
+    )
+    assert rc == 0
+    s = json.loads((out / "summary.json").read_text())
+    fps = s["fixed_points"]
+    assert len(fps) == 1 and fps[0]["label"] == "neutral"
+    # naive learning circles the mixed equilibrium: eigenvalues +-i/4
+    np.testing.assert_allclose(
+        sorted(e[1] for e in fps[0]["eigenvalues"]), [-0.25, 0.25], atol=1e-5
+    )
+    np.testing.assert_allclose([e[0] for e in fps[0]["eigenvalues"]], [0.0, 0.0], atol=1e-5)
+    assert (out / "phase.png").stat().st_size > 1000

@@ -1,9 +1,14 @@
 """The ``detente`` command line.
 
-``detente dynamics GAME`` runs pairings of learning rules on a differentiable
-game over many seeds and writes an output folder (``summary.json``,
-``config.json``, ``trajectories.npz``, ``dynamics.png``). Bad input exits with
-status 2 and one line on stderr, and writes nothing.
+* ``detente dynamics GAME`` runs pairings of learning rules on a differentiable
+  game over many seeds and writes an output folder (``summary.json``,
+  ``config.json``, ``trajectories.npz``, ``dynamics.png``);
+* ``detente equilibria GAME_OR_NFG_FILE`` lists every equilibrium of a
+  normal-form game (:mod:`detente.cli_equilibria`);
+* ``detente phase GAME --learners A,B`` draws the phase portrait of a
+  two-parameter game with its fixed points (:mod:`detente.cli_phase`).
+
+Bad input exits with status 2 and one line on stderr, and writes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from detente import __version__
+from detente import __version__, cli_equilibria, cli_phase
 from detente._checks import bad_value, check_finite, check_positive_int
 
 DEFAULT_PAIRINGS = ("naive,naive", "lola,lola", "lola,naive")
@@ -65,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
     d.add_argument("--precision", default="float32", help="float32 (default) or float64")
     d.add_argument("--out", default=None, help="output folder (default runs/dynamics-GAME)")
+    cli_equilibria.add_parser(sub)
+    cli_phase.add_parser(sub)
     return p
 
 
@@ -253,6 +260,13 @@ def main(argv=None) -> int:
                 print(_list_dynamics())
                 return 0
             return _run_dynamics(args)
+        if args.command == "equilibria":
+            if args.list:
+                print(cli_equilibria.list_games())
+                return 0
+            return cli_equilibria.run(args)
+        if args.command == "phase":
+            return cli_phase.run(args)
     except (_UsageError, ValueError) as e:
         print(f"detente: error: {e}", file=sys.stderr)
         return 2

@@ -12,11 +12,11 @@ from detente.analysis.phase import (
     Trajectories,
     VectorField,
     basins_of_attraction,
-    plot_phase_portrait,
     run_phase,
     trajectories,
     vector_field,
 )
+from detente.analysis.phase_plot import plot_phase_portrait
 from detente.analysis.plots import plot_dynamics
 from detente.analysis.response_graph import (
     AlphaRank,

@@ -146,7 +146,7 @@ def grouped_bars(
     ax.legend(fontsize=legend_size, loc=legend_loc, ncol=legend_ncol)
 
 
-def phase_portrait(
+def trajectory_panel(
     ax,
     x: np.ndarray,
     y: np.ndarray,

@@ -9,8 +9,9 @@ game) the pairing's dynamics live in the plane:
 * :func:`trajectories`: runs of the discrete learning map from a few starts;
 * :func:`basins_of_attraction`: the learning map run from every grid point,
   each start assigned to the fixed point it reaches;
-* :func:`plot_phase_portrait`: streamlines, trajectories and fixed points
-  marked by stability;
+* :func:`~detente.analysis.phase_plot.plot_phase_portrait` (in
+  :mod:`detente.analysis.phase_plot`): streamlines, trajectories and fixed
+  points marked by stability;
 * :func:`run_phase`: all of it for a registered game, written to a folder
   (``phase.png``, ``summary.json``, ``arrays.npz``).
 
@@ -46,6 +47,7 @@ import numpy as np
 
 from detente._checks import bad_value, check_choice, check_finite, check_positive_int
 from detente.analysis.stability import (
+    LABELS,
     FixedPoint,
     Learners,
     _check_hparams,
@@ -68,13 +70,11 @@ __all__ = [
     "Basins",
     "Trajectories",
     "VectorField",
-    "axis_labels",
     "basins_of_attraction",
     "fixed_point_record",
     "make_grid",
     "phase_analysis",
     "phase_summary",
-    "plot_phase_portrait",
     "print_summary",
     "run_phase",
     "to_params",
@@ -487,173 +487,6 @@ def _basins(x, y, final, norm, div, fps, tol, radius, space, steps) -> Basins:
 
 
 # ----------------------------------------------------------------------------
-# Plot
-
-
-_MARKERS = {  # label -> (marker, face colour, size)
-    "stable": ("o", "black", 9),
-    "unstable": ("o", "white", 9),
-    "saddle": ("X", "black", 10),
-    "neutral": ("D", "white", 7),
-}
-
-
-def axis_labels(game: DifferentiableGame, space: str) -> tuple[str, str]:
-    """Axis labels from the game: its parameter or probability names per player."""
-    _check_space(game, space)
-    labels = game.policy_labels or ("theta",)
-    per_player = labels[0].split(" / ") if " / " in labels[0] else [labels[0]] * 2
-    if space == "policy":
-        return tuple(f"player {i + 1}: P({per_player[i]})" for i in range(2))
-    if _sigmoid_players(game):
-        return tuple(f"player {i + 1}: logit of P({per_player[i]})" for i in range(2))
-    names = ("x", "y") if len(game.policy_labels) <= 1 else ("theta_1", "theta_2")
-    return tuple(f"{names[i]} (player {i + 1})" for i in range(2))
-
-
-def plot_phase_portrait(
-    game: DifferentiableGame,
-    field: VectorField,
-    *,
-    fixed_points: Sequence[FixedPoint] = (),
-    trajectories: Trajectories | None = None,
-    basins: Basins | None = None,
-    title: str = "",
-    path=None,
-    ax=None,
-):
-    """Streamlines of the field, trajectories and fixed points marked by stability.
-
-    Fixed points: filled circle = stable, open circle = unstable, ``X`` =
-    saddle, open diamond = neutral (centre, or a line of fixed points).
-    Trajectories (the discrete learning map) are drawn with their start
-    (small circle) and end (star). Basins, if given, shade the background by
-    the fixed point reached (grey: none).
-
-    Args:
-        game: the game (axis labels, coordinates of the fixed points).
-        field: from :func:`vector_field`; its ``space`` is the plot's.
-        fixed_points: from :func:`find_fixed_points`.
-        trajectories: from :func:`trajectories` (same space).
-        basins: from :func:`basins_of_attraction` (same space).
-        title: the axes' title.
-        path: write a ``.png`` here (the figure is then closed).
-        ax: draw on these matplotlib axes (default: a new figure).
-
-    Returns:
-        The matplotlib axes.
-    """
-    from matplotlib.colors import ListedColormap
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    from detente.analysis.plots import _pyplot
-
-    plt = _pyplot()
-    space = field.space
-    fig = None
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5.4, 5.8))
-    x, y = field.x, field.y
-    handles = []
-    if basins is not None and basins.index.size:
-        k = len(basins.fractions)
-        idx = basins.index
-        none = f"no fixed point after {basins.steps} steps"
-        if 0 < k <= 6:
-            colours = ["#fbb4ae", "#e6e6e6", *plt.get_cmap("Pastel2").colors[:k]]
-            names = ["diverged", none, *[f"reaches fixed point {j}" for j in range(k)]]
-            shade = idx + 2  # -2 diverged, -1 none, fixed point j -> j + 2
-        else:  # no or many fixed points (a continuum): shade by "reached one" only
-            colours = ["#fbb4ae", "#e6e6e6", "#b3e2cd"]
-            names = ["diverged", none, "reaches a fixed point"]
-            shade = np.where(idx >= 0, 2, idx + 2)
-        ax.pcolormesh(
-            basins.x,
-            basins.y,
-            shade,
-            cmap=ListedColormap(colours),
-            vmin=-0.5,
-            vmax=len(colours) - 0.5,
-            shading="nearest",
-            alpha=0.55,
-            linewidth=0,
-        )
-        for j in np.unique(shade):
-            handles.append(Patch(facecolor=colours[j], alpha=0.55, label=f"basin: {names[j]}"))
-    speed = np.hypot(field.u, field.v)
-    if np.any(speed > 0):
-        ax.streamplot(
-            x,
-            y,
-            field.u,
-            field.v,
-            color="#2f4b7c",
-            density=0.8,
-            linewidth=0.6 + 0.9 * speed / speed.max(),
-            arrowsize=0.9,
-        )
-    if trajectories is not None:
-        for k in range(trajectories.points.shape[0]):
-            p = trajectories.points[k]
-            (line,) = ax.plot(p[:, 0], p[:, 1], color="tab:red", linewidth=1.0, alpha=0.9)
-            ax.plot(p[0, 0], p[0, 1], "o", color=line.get_color(), markersize=4)
-            ax.plot(p[-1, 0], p[-1, 1], "*", color=line.get_color(), markersize=9)
-    for label, (marker, face, size) in _MARKERS.items():
-        pts = [fp.theta for fp in fixed_points if fp.label == label]
-        if not pts:
-            continue
-        q = to_space(game, np.asarray(pts), space)
-        many = len(pts) > 8
-        ax.scatter(
-            q[:, 0],
-            q[:, 1],
-            marker=marker,
-            s=(size * (0.6 if many else 1.0)) ** 2,
-            facecolors=face,
-            edgecolors="black",
-            linewidths=1.2,
-            zorder=5,
-        )
-        handles.append(
-            Line2D(
-                [],
-                [],
-                marker=marker,
-                linestyle="",
-                markerfacecolor=face,
-                markeredgecolor="black",
-                markersize=size * 0.8,
-                label=f"{label} ({len(pts)})" if len(pts) > 1 else label,
-            )
-        )
-    if trajectories is not None:
-        handles.append(Line2D([], [], color="tab:red", label="learning steps"))
-    ax.set_xlim(x[0], x[-1])
-    ax.set_ylim(y[0], y[-1])
-    xl, yl = axis_labels(game, space)
-    ax.set_xlabel(xl)
-    ax.set_ylabel(yl)
-    if title:
-        ax.set_title(title, fontsize=10)
-    if handles:
-        ax.legend(
-            handles=handles,
-            fontsize=7,
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.13),
-            ncol=2,
-            frameon=False,
-        )
-    if path is not None:
-        fig = fig or ax.figure
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return ax
-
-
-# ----------------------------------------------------------------------------
 # Everything for one registered game, written to a folder
 
 
@@ -747,7 +580,7 @@ def phase_analysis(
 def phase_summary(game, learners, hparams, analysis: dict, space: str) -> dict:
     """The JSON-ready numbers of :func:`phase_analysis`."""
     fps, basins = analysis["fixed_points"], analysis["basins"]
-    counts = {label: sum(fp.label == label for fp in fps) for label in _MARKERS}
+    counts = {label: sum(fp.label == label for fp in fps) for label in LABELS}
     return {
         "game": game.name,
         "learners": [r.name for r in resolve_learners(game, learners)],
@@ -841,6 +674,8 @@ def run_phase(
     title = f"{game_name}: {names} (lr {lr:g}, look-ahead {lookahead:g})"
 
     def write(tmp: Path):
+        from detente.analysis.phase_plot import plot_phase_portrait
+
         write_json(tmp / "summary.json", summary)
         np.savez_compressed(tmp / "arrays.npz", **_arrays(analysis))
         plot_phase_portrait(

@@ -172,7 +172,7 @@ def draw(path, arrays: dict, num_phase: int = 4) -> None:
     names = {"naive,naive": "NL vs NL", "lola,lola": "LOLA vs LOLA"}
     for ax, (label, name) in zip(axes[:2], names.items(), strict=True):
         p = arrays[f"{label}/p_heads"][:num_phase]  # [K, R, N, 5]
-        paper_plots.phase_portrait(
+        paper_plots.trajectory_panel(
             ax,
             p[:, :, 0, 0],
             p[:, :, 1, 0],

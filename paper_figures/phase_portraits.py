@@ -47,7 +47,8 @@ import numpy as np
 
 from detente import __version__
 from detente.analysis import paper_plots
-from detente.analysis.phase import phase_analysis, phase_summary, plot_phase_portrait
+from detente.analysis.phase import phase_analysis, phase_summary
+from detente.analysis.phase_plot import plot_phase_portrait
 from detente.games import make_differentiable
 from detente.io import write_json, write_output_dir
 from detente.solvers.dynamics import DynamicsHParams

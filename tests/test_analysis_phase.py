@@ -25,7 +25,6 @@ import pytest
 from detente.analysis.phase import (
     Basins,
     VectorField,
-    axis_labels,
     basins_of_attraction,
     make_grid,
     run_phase,
@@ -34,6 +33,7 @@ from detente.analysis.phase import (
     trajectories,
     vector_field,
 )
+from detente.analysis.phase_plot import axis_labels
 from detente.analysis.stability import find_fixed_points
 from detente.games import make_differentiable
 from detente.solvers.dynamics import DynamicsHParams

@@ -1,8 +1,10 @@
 """Games as data plus pure functions.
 
 Normal-form games (:class:`NormalFormGame`, the zoo, Gambit ``.nfg`` files,
-the OpenSpiel bridge) and differentiable games (one-shot, iterated memory-1
-with exact values, and the polynomial games of the SOS and COLA papers).
+the OpenSpiel bridge), differentiable games (one-shot, iterated memory-1
+with exact values, and the polynomial games of the SOS and COLA papers), and
+environments in the functional API of :mod:`detente.env` (the sampled
+iterated matrix game :class:`IteratedMatrixGame`).
 """
 
 from detente.games.differentiable import (
@@ -20,6 +22,14 @@ from detente.games.differentiable import (
     ultimatum,
 )
 from detente.games.gambit import read_nfg, write_nfg
+from detente.games.iterated_env import (
+    FIXED_STRATEGIES,
+    IteratedMatrixGame,
+    IteratedParams,
+    IteratedState,
+    fixed_strategy,
+    memory_one_action,
+)
 from detente.games.normal_form import NormalFormGame
 from detente.games.openspiel import from_openspiel, to_openspiel
 from detente.games.zoo import (
@@ -37,6 +47,10 @@ from detente.games.zoo import (
 
 __all__ = [
     "DIFFERENTIABLE_GAMES",
+    "FIXED_STRATEGIES",
+    "IteratedMatrixGame",
+    "IteratedParams",
+    "IteratedState",
     "NORMAL_FORM_GAMES",
     "STATE_NAMES",
     "DifferentiableGame",
@@ -45,12 +59,14 @@ __all__ = [
     "battle_of_the_sexes",
     "biased_rock_paper_scissors",
     "chicken",
+    "fixed_strategy",
     "from_openspiel",
     "hamiltonian",
     "iterated",
     "make_differentiable",
     "make_normal_form",
     "matching_pennies",
+    "memory_one_action",
     "one_shot",
     "prisoners_dilemma",
     "pure_coordination",

@@ -35,15 +35,15 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import resource
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from detente.io import write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lola_ipd import machine_facts  # noqa: E402  (the sibling benchmark's machine facts)
@@ -305,10 +305,7 @@ def main(argv=None) -> int:
             "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "total_s": total,
         }
-        tmp = args.out + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(result, f, indent=1)
-        os.replace(tmp, args.out)
+        write_json(args.out, result)
         print(f"wrote {args.out}")
     return 0
 

@@ -57,6 +57,8 @@ import sys
 import time
 from pathlib import Path
 
+from detente.io import write_json
+
 NOTEBOOK = "stable_opponent_shaping.ipynb"
 GAMMA = 0.96
 # detente's player 2 sees joint state (a_1, a_2) as (a_2, a_1): CD <-> DC.
@@ -613,10 +615,7 @@ def main(argv=None) -> int:
             "same_work_check": check,
             "total_s": total,
         }
-        tmp = args.out + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(result, f, indent=1)
-        os.replace(tmp, args.out)
+        write_json(args.out, result)
         print(f"wrote {args.out}")
     return 0
 

@@ -34,8 +34,14 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def write_json(path: Path, obj: Any) -> None:
-    Path(path).write_text(json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as JSON (numpy and JAX values converted), atomically: a
+    temporary file in the same folder, then renamed over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
 
 
 def write_output_dir(out: str | os.PathLike, write: Callable[[Path], None]) -> Path:

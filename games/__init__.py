@@ -4,9 +4,10 @@ Normal-form games (:class:`NormalFormGame`, the zoo, Gambit ``.nfg`` files,
 the OpenSpiel bridge), differentiable games (one-shot, iterated memory-1
 with exact values, and the polynomial games of the SOS and COLA papers), and
 environments in the functional API of :mod:`detente.env` (the sampled
-iterated matrix game :class:`IteratedMatrixGame`).
+iterated matrix game :class:`IteratedMatrixGame` and :class:`CoinGame`).
 """
 
+from detente.games.coin_game import CoinGame, CoinGameParams, CoinGameState
 from detente.games.differentiable import (
     DIFFERENTIABLE_GAMES,
     STATE_NAMES,
@@ -46,6 +47,9 @@ from detente.games.zoo import (
 )
 
 __all__ = [
+    "CoinGame",
+    "CoinGameParams",
+    "CoinGameState",
     "DIFFERENTIABLE_GAMES",
     "FIXED_STRATEGIES",
     "IteratedMatrixGame",

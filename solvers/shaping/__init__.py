@@ -1,0 +1,1 @@
+"""Model-free opponent shaping: M-FOS and Shaper (issue 4)."""

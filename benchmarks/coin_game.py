@@ -28,16 +28,14 @@ Example:
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+from _machine import load_average, machine_facts
 
 from detente.io import write_json
 
@@ -109,36 +107,6 @@ def _time(fn, keys) -> float:
     return time.perf_counter() - t0
 
 
-def _load() -> float:
-    with open("/proc/loadavg") as f:
-        return float(f.read().split()[0])
-
-
-def machine_facts() -> dict:
-    facts = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "jax": jax.__version__,
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in jax.devices()],
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    }
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-        facts["cpu"] = next((ln.split(":", 1)[1].strip() for ln in lines if "Model name" in ln), "")
-    except OSError:
-        facts["cpu"] = ""
-    try:
-        root = Path(__file__).resolve().parent.parent
-        facts["commit"] = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        pass
-    return facts
-
-
 def measure(batch: int, steps: int, repeats: int, with_jaxmarl: bool) -> dict:
     builders = {
         "detente": detente_program,
@@ -159,7 +127,7 @@ def measure(batch: int, steps: int, repeats: int, with_jaxmarl: bool) -> dict:
             "mean_obs_sum_per_step": (obs.mean(0) / steps).tolist(),
             "times_s": [],
         }
-    load = _load()
+    load = load_average()
     for _ in range(repeats):  # alternate, so that load changes weigh on both
         for name, (fn, keys) in progs.items():
             res[name]["times_s"].append(_time(fn, keys))
@@ -177,7 +145,7 @@ def measure(batch: int, steps: int, repeats: int, with_jaxmarl: bool) -> dict:
             r, j = res[name], res["jaxmarl"]
             r["ratio_best"] = r["steps_per_s"] / j["steps_per_s"]
             r["ratio_median"] = r["median_steps_per_s"] / j["median_steps_per_s"]
-    res.update(batch=batch, steps=steps, load_before=load, load_after=_load())
+    res.update(batch=batch, steps=steps, load_before=load, load_after=load_average())
     return res
 
 
@@ -200,8 +168,12 @@ def main(argv=None) -> int:
         except ImportError:
             print("jaxmarl is not installed (pip install jaxmarl==0.2.0): detente only")
             with_jaxmarl = False
-    facts = machine_facts()
-    facts["jaxmarl"] = jaxmarl_version
+    facts = machine_facts(
+        jax=jax.__version__,
+        backend=jax.default_backend(),
+        devices=[str(d) for d in jax.devices()],
+        jaxmarl=jaxmarl_version,
+    )
     print(
         f"machine: {facts['cpu_count']} CPUs, {facts.get('cpu', '')}; jax {facts['jax']}"
         f" ({facts['backend']}) for both; jaxmarl {jaxmarl_version}; {facts['date']}"

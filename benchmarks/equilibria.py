@@ -46,15 +46,10 @@ import numpy as np
 from detente.io import write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lola_ipd import machine_facts  # noqa: E402  (the sibling benchmark's machine facts)
+from _machine import load_average, machine_facts  # noqa: E402
 
 ISSUE_PEER_RATES = {4: {"pygambit": 2600, "nashpy": 46}, 6: {"pygambit": 420, "nashpy": 6}}
 TARGET_RATIO = 10
-
-
-def _load() -> float:
-    with open("/proc/loadavg") as f:
-        return float(f.read().split()[0])
 
 
 def _same_set(a, b, tol) -> bool:
@@ -106,7 +101,7 @@ def peer_halves(name, run, games, before: bool):
     """Time one half of the peer's games (the first half before detente, the second after)."""
     half = (len(games) + 1) // 2
     part = games[:half] if before else games[half:]
-    load = _load()
+    load = load_average()
     sets, wall, cpu = run(part)
     return {"name": name, "games": len(part), "wall_s": wall, "cpu_s": cpu, "load": load}, sets
 
@@ -136,7 +131,7 @@ def run_detente(payoffs, args):
     first, first_cpu = time.perf_counter() - t0, time.process_time() - c0
     runs = []
     for _ in range(args.repeats):
-        load = _load()
+        load = load_average()
         t0, c0 = time.perf_counter(), time.process_time()
         eq = nash_equilibria_batch(payoffs, **kw)
         runs.append((time.perf_counter() - t0, time.process_time() - c0, load))
@@ -287,12 +282,12 @@ def main(argv=None) -> int:
 
     facts = machine_facts()
     print(f"machine: {facts['cpu_count']} CPUs, {facts.get('cpu', '')}; {facts['date']}")
-    print(f"load average at start: {_load():.2f}")
+    print(f"load average at start: {load_average():.2f}")
     t_all = time.perf_counter()
     results = [bench_size(int(s), args) for s in args.sizes.split(",") if s.strip()]
     print_table(results, args)
     total = time.perf_counter() - t_all
-    print(f"\nwhole run: {total:.0f} s; load average at end: {_load():.2f}")
+    print(f"\nwhole run: {total:.0f} s; load average at end: {load_average():.2f}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         result = {

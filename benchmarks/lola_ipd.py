@@ -50,12 +50,13 @@ import argparse
 import ast
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _machine import load_average, machine_facts
 
 from detente.io import write_json
 
@@ -298,18 +299,13 @@ def check_child(cfg: dict) -> dict:
 # Parent
 
 
-def _load():
-    with open("/proc/loadavg") as f:
-        return float(f.read().split()[0])
-
-
 def run_child(kind: str, cfg: dict, timeout: float) -> dict:
     env = dict(os.environ, MPLBACKEND="Agg")
     if cfg.get("cpu_devices", 1) > 1:  # expose that many CPU cores as JAX devices
         flag = f"--xla_force_host_platform_device_count={cfg['cpu_devices']}"
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flag).strip()
     cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, json.dumps(cfg)]
-    load = _load()
+    load = load_average()
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
@@ -319,37 +315,8 @@ def run_child(kind: str, cfg: dict, timeout: float) -> dict:
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1:] or ["failed"], "load_before": load}
     res = json.loads(proc.stdout.strip().splitlines()[-1])
-    res.update(process_s=wall, load_before=load, load_after=_load())
+    res.update(process_s=wall, load_before=load, load_after=load_average())
     return res
-
-
-def machine_facts() -> dict:
-    facts = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    }
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-        facts["cpu"] = next((ln.split(":", 1)[1].strip() for ln in lines if "Model name" in ln), "")
-    except OSError:
-        facts["cpu"] = ""
-    root = Path(__file__).resolve().parent.parent
-    try:  # read-only: which code was measured
-        git = ["git", "-C", str(root)]
-        facts["commit"] = subprocess.run(
-            git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            git + ["status", "--porcelain", "--", "solvers", "games", "src"],
-            capture_output=True,
-            text=True,
-        ).stdout.split("\n")
-        facts["uncommitted_library_files"] = [ln[3:] for ln in dirty if ln.strip()]
-    except OSError:
-        pass
-    return facts
 
 
 def measure_peer(args, max_seeds: int, when: str) -> dict:

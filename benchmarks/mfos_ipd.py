@@ -29,7 +29,7 @@ import jax
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lola_ipd import machine_facts  # noqa: E402  (the sibling benchmark's machine facts)
+from _machine import machine_facts  # noqa: E402
 
 from detente.games import make_differentiable  # noqa: E402
 from detente.io import write_json  # noqa: E402

@@ -91,6 +91,21 @@ def test_solve_diagonally_dominant_matches_numpy():
         )
 
 
+def test_general_small_solvers_match_numpy():
+    from detente.linalg import solve_rolled, solve_small
+
+    rng = np.random.default_rng(2)
+    for n in (1, 3, 6):
+        A = rng.normal(size=(n, n))
+        if n > 1:
+            A[0, 0] = 0.0  # needs pivoting
+        b = rng.normal(size=n)
+        for solve in (solve_small, solve_rolled):
+            np.testing.assert_allclose(
+                solve(jnp.asarray(A), jnp.asarray(b)), np.linalg.solve(A, b), rtol=1e-4, atol=1e-4
+            )
+
+
 def test_iterated_known_policies():
     """Always-cooperate vs always-cooperate earns R per step; TFT vs all-D earns ~P."""
     game = make_differentiable("ipd")

@@ -48,6 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from detente._checks import bad_value, check_positive_int
+from detente.linalg import solve_rolled
 from detente.solvers.equilibria.replicator import (
     Strategies,
     _action_values,
@@ -112,28 +113,6 @@ def _sample(p: chex.Array, u: chex.Array) -> chex.Array:
     """Index drawn from probabilities ``p`` ``[k]`` by the inverse CDF at ``u`` in ``[0, 1)``."""
     c = jnp.cumsum(p)
     return jnp.sum(c[:-1] <= u * c[-1]).astype(jnp.int32)
-
-
-def _solve(A: chex.Array, b: chex.Array) -> chex.Array:
-    """Solve a small ``A x = b`` (``[n, n]``, ``[n]``) by Gauss-Jordan with partial pivoting.
-
-    Pure ``jnp`` (no LAPACK custom call, safe under ``vmap``; see
-    ``detente.linalg``) and rolled in a ``fori_loop``, so it compiles in a
-    fraction of the time of the unrolled ``detente.linalg.solve_small``.
-    """
-    n = A.shape[0]
-    M = jnp.concatenate([A, b[:, None]], axis=1)  # [n, n + 1]
-    idx = jnp.arange(n)
-
-    def eliminate(k, M):
-        p = jnp.argmax(jnp.where(idx >= k, jnp.abs(M[:, k]), -1.0))
-        row_k, row_p = M[k], M[p]
-        M = M.at[p].set(row_k).at[k].set(row_p)
-        f = jnp.where(idx != k, M[:, k] / M[k, k], 0.0)
-        return M - f[:, None] * M[k][None, :]
-
-    M = jax.lax.fori_loop(0, n, eliminate, M)
-    return M[:, n] / jnp.diagonal(M)
 
 
 def _check_lam(lam):
@@ -555,7 +534,7 @@ def _logit_qre(payoffs, lam, num_continuation_steps, num_newton_steps):
         l = lam * k / num_continuation_steps
 
         def newton_step(_, z):
-            dz = _solve(jax.jacfwd(F)(z, l), F(z, l))
+            dz = solve_rolled(jax.jacfwd(F)(z, l), F(z, l))
             # Cap steps at 1 in log-probability: a trust region far from the branch.
             return z - dz / jnp.maximum(1.0, jnp.max(jnp.abs(dz)))
 

@@ -6,7 +6,10 @@
 * ``detente equilibria GAME_OR_NFG_FILE`` lists every equilibrium of a
   normal-form game (:mod:`detente.cli_equilibria`);
 * ``detente phase GAME --learners A,B`` draws the phase portrait of a
-  two-parameter game with its fixed points (:mod:`detente.cli_phase`).
+  two-parameter game with its fixed points (:mod:`detente.cli_phase`);
+* ``detente shape METHOD --game GAME --opponent LEARNER`` trains an opponent
+  shaper (M-FOS, Shaper, LOLA-DiCE) with progress, checkpoints and
+  ``--resume`` (:mod:`detente.cli_shape`).
 
 Bad input exits with status 2 and one line on stderr, and writes nothing.
 """
@@ -18,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from detente import __version__, cli_equilibria, cli_phase
+from detente import __version__, cli_equilibria, cli_phase, cli_shape
 from detente._checks import bad_value, check_finite, check_positive_int
 
 DEFAULT_PAIRINGS = ("naive,naive", "lola,lola", "lola,naive")
@@ -72,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default=None, help="output folder (default runs/dynamics-GAME)")
     cli_equilibria.add_parser(sub)
     cli_phase.add_parser(sub)
+    cli_shape.add_parser(sub)
     return p
 
 
@@ -267,6 +271,8 @@ def main(argv=None) -> int:
             return cli_equilibria.run(args)
         if args.command == "phase":
             return cli_phase.run(args)
+        if args.command == "shape":
+            return cli_shape.run(args)
     except (_UsageError, ValueError) as e:
         print(f"detente: error: {e}", file=sys.stderr)
         return 2

@@ -73,7 +73,7 @@ from detente.batching import blocks_per_device, map_blocks_sharded
 from detente.games import zoo
 from detente.games.differentiable import DifferentiableGame, iterated, make_differentiable
 from detente.solvers.dynamics import partial_grad
-from detente.training import Trainer
+from detente.training import Trainer, raw_key
 
 __all__ = [
     "META_STATES",
@@ -218,7 +218,7 @@ class MetaEpisode(NamedTuple):
 
 
 class MFOSState(NamedTuple):
-    """The trainer state of :func:`make_mfos_es`: everything one generation needs.
+    """An ES trainer's state (M-FOS-ES, Shaper): everything one generation needs.
 
     Attributes:
         es: the evosax ``Open_ES`` state (mean, Adam state, ...).
@@ -262,14 +262,6 @@ class MFOSResult(NamedTuple):
 def _check_game(game: DifferentiableGame) -> None:
     if not isinstance(game, DifferentiableGame) or game.num_players != 2:
         raise bad_value("game", getattr(game, "name", game), "a two-player DifferentiableGame")
-
-
-def raw_key(key: chex.PRNGKey) -> chex.Array:
-    """``key`` as a raw ``[2]`` uint32 key (the Trainer contract's state key)."""
-    key = jnp.asarray(key)
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return jax.random.key_data(key)
-    return key.astype(jnp.uint32)
 
 
 def naive_gradient(game: DifferentiableGame, thetas, i: int) -> chex.Array:

@@ -74,7 +74,6 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from detente.batching import blocks_per_device, map_blocks_sharded
 from detente.games.iterated_env import IteratedMatrixGame
@@ -90,7 +89,8 @@ from detente.solvers.shaping._shaper_rollout import (
     make_shaper_episode,
     opponent_p_cooperate,
 )
-from detente.training import Trainer
+from detente.solvers.shaping.mfos import MFOSState, make_es
+from detente.training import Trainer, raw_key
 
 __all__ = [
     "CONTEXTS",
@@ -111,18 +111,7 @@ __all__ = [
 _EVAL_TAG = 0x5E7A  # folded into the state's key for the evaluation's opponents
 
 
-class ShaperState(NamedTuple):
-    """The trainer state: everything one ES generation needs.
-
-    Attributes:
-        es: the evosax ``Open_ES`` state (mean, Adam state, ...).
-        generation: ``[]`` int32, generations done.
-        key: ``[2]`` uint32, the run's PRNG key (advanced by every ``step``).
-    """
-
-    es: Any
-    generation: chex.Array  # []
-    key: chex.Array  # [2]
+ShaperState = MFOSState  # the ES trainer state is the same as M-FOS-ES's
 
 
 class ShaperResult(NamedTuple):
@@ -150,23 +139,6 @@ class ShaperResult(NamedTuple):
 
 # ----------------------------------------------------------------------------
 # The trainer
-
-
-def _make_es(config: ShaperConfig, template):
-    from evosax.algorithms import Open_ES  # lazy: optional heavy import
-
-    return Open_ES(
-        population_size=config.population_size,
-        solution=template,
-        optimizer=optax.adam(config.lr),
-        std_schedule=optax.constant_schedule(config.sigma),
-    )
-
-
-def _raw_key(key: chex.PRNGKey) -> chex.Array:
-    if jnp.issubdtype(jnp.asarray(key).dtype, jax.dtypes.prng_key):
-        return jax.random.key_data(key)
-    return jnp.asarray(key, jnp.uint32)
 
 
 def _strong(tree):
@@ -212,7 +184,7 @@ def make_shaper(env, env_params, opponent: InnerLearner, config: ShaperConfig) -
     T = episode_length(env, config)
     P = config.population_size
     template = init_shaper_params(jax.random.PRNGKey(0), env, config)
-    es = _make_es(config, template)
+    es = make_es(config, template)
     es_params = es.default_params
     meta_episode = make_shaper_episode(env, env_params, opponent, config)
     block = config.member_block or -(-P // len(jax.devices()))
@@ -227,7 +199,7 @@ def make_shaper(env, env_params, opponent: InnerLearner, config: ShaperConfig) -
         return jax.vmap(member_rewards, in_axes=(0, None))(members, key)
 
     def init(key: chex.PRNGKey) -> ShaperState:
-        key = _raw_key(key)
+        key = raw_key(key)
         k_init, k_es, k_run = jax.random.split(key, 3)
         params0 = init_shaper_params(k_init, env, config)
         state = _strong(es.init(k_es, params0, es_params))
@@ -312,7 +284,7 @@ def train_shaper(
             NaN (the message names the first such generation).
     """
     _check(env, opponent)
-    state, metrics, evaluation = _train(_raw_key(key), env_params, env, opponent, config)
+    state, metrics, evaluation = _train(raw_key(key), env_params, env, opponent, config)
     f = np.asarray(metrics["fitness"])
     if np.isnan(f).any():
         g = int(np.argmax(np.isnan(f)))
@@ -320,7 +292,7 @@ def train_shaper(
             f"fitness is NaN at generation {g} of {config.generations}: check the environment's "
             f"rewards and the opponent, or reduce sigma={config.sigma} or lr={config.lr}"
         )
-    es = _make_es(config, init_shaper_params(jax.random.PRNGKey(0), env, config))
+    es = make_es(config, init_shaper_params(jax.random.PRNGKey(0), env, config))
     return ShaperResult(
         params=es.get_mean(state.es),
         fitness=metrics["fitness"],

@@ -459,3 +459,11 @@ def run_trainer(
         evaluation={k: np.asarray(v) for k, v in evaluation.items()},
         resumed_from=start,
     )
+
+
+def raw_key(key: chex.PRNGKey) -> chex.Array:
+    """``key`` as a raw ``[2]`` uint32 key, the form a trainer state holds."""
+    key = jnp.asarray(key)
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return jax.random.key_data(key)
+    return key.astype(jnp.uint32)

@@ -20,9 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from detente._checks import bad_value, check_choice, check_finite, check_positive_int
+from detente._checks import bad_value, check_choice, check_positive_int
 from detente.games.iterated_env import NUM_STATES
 from detente.solvers.rl.types import InnerLearner, Transition
+from detente.solvers.shaping.mfos import check_es_config
 
 CONTEXTS = ("both", "within", "across")
 
@@ -72,29 +73,15 @@ class ShaperConfig:
     inner_steps: int | None = None
 
     def __post_init__(self):
-        for f in (
-            "inner_episodes",
-            "num_envs",
-            "population_size",
-            "generations",
-            "opponents",
-            "hidden_size",
-            "eval_opponents",
-        ):
-            check_positive_int(f, getattr(self, f))
-        if self.population_size % 2:
-            raise bad_value(
-                "population_size", self.population_size, "an even number (antithetic pairs)"
-            )
+        check_es_config(
+            self, ("inner_episodes", "num_envs", "opponents", "hidden_size", "eval_opponents")
+        )
         if isinstance(self.embed_size, bool) or not isinstance(self.embed_size, int):
             raise bad_value("embed_size", self.embed_size, "a non-negative integer")
         if self.embed_size < 0:
             raise bad_value("embed_size", self.embed_size, "a non-negative integer")
-        for f in ("member_block", "inner_steps"):
-            if getattr(self, f) is not None:
-                check_positive_int(f, getattr(self, f))
-        check_finite("sigma", self.sigma, low=0.0, low_inclusive=False)
-        check_finite("lr", self.lr, low=0.0, low_inclusive=False)
+        if self.inner_steps is not None:
+            check_positive_int("inner_steps", self.inner_steps)
         check_choice("context", self.context, CONTEXTS)
         if not isinstance(self.batch_average, bool):
             raise bad_value("batch_average", self.batch_average, "True or False")

@@ -55,11 +55,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from detente._checks import bad_value, check_finite, check_positive_int
+from detente._checks import bad_value, check_finite
 from detente.games.differentiable import DifferentiableGame
 from detente.solvers.shaping.mfos import (
     MetaPolicy,
     MFOSConfig,
+    check_es_config,
     make_es,
     make_meta_episode,
     make_population_fitness,
@@ -134,24 +135,10 @@ class SelfPlayConfig:
     def __post_init__(self):
         if self.shared is not None and not isinstance(self.shared, bool):
             raise bad_value("shared", self.shared, "True, False or None (shared if symmetric)")
-        for f in (
-            "inner_episodes",
-            "population_size",
-            "generations",
-            "hidden_size",
-            "opponents",
-            "eval_opponents",
-            "anneal_generations",
-        ):
-            check_positive_int(f, getattr(self, f))
-        if self.population_size % 2:
-            raise bad_value(
-                "population_size", self.population_size, "an even number (antithetic pairs)"
-            )
-        if self.member_block is not None:
-            check_positive_int("member_block", self.member_block)
-        check_finite("sigma", self.sigma, low=0.0, low_inclusive=False)
-        check_finite("lr", self.lr, low=0.0, low_inclusive=False)
+        check_es_config(
+            self,
+            ("inner_episodes", "hidden_size", "opponents", "eval_opponents", "anneal_generations"),
+        )
         check_finite("opponent_lr", self.opponent_lr, low=0.0)
         check_finite("init_std", self.init_std, low=0.0)
 

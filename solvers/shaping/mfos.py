@@ -124,6 +124,25 @@ def mfos_game(name: str) -> DifferentiableGame:
     return MFOS_GAMES[name]()
 
 
+def check_es_config(config, counts: tuple[str, ...]) -> None:
+    """Validate the fields every ES trainer's config shares, plus positive ``counts``.
+
+    ``population_size`` and ``generations`` positive, the population even
+    (antithetic pairs), ``member_block`` ``None`` or positive, ``sigma`` and
+    ``lr`` positive; raises ``ValueError`` naming the field.
+    """
+    for f in ("population_size", "generations", *counts):
+        check_positive_int(f, getattr(config, f))
+    if config.population_size % 2:
+        raise bad_value(
+            "population_size", config.population_size, "an even number (antithetic pairs)"
+        )
+    if config.member_block is not None:
+        check_positive_int("member_block", config.member_block)
+    check_finite("sigma", config.sigma, low=0.0, low_inclusive=False)
+    check_finite("lr", config.lr, low=0.0, low_inclusive=False)
+
+
 @dataclasses.dataclass(frozen=True)
 class MFOSConfig:
     """Static configuration of M-FOS-ES (hashable: a ``jit`` static argument).
@@ -162,23 +181,7 @@ class MFOSConfig:
     member_block: int | None = None
 
     def __post_init__(self):
-        for f in (
-            "inner_episodes",
-            "population_size",
-            "generations",
-            "hidden_size",
-            "opponents",
-            "eval_opponents",
-        ):
-            check_positive_int(f, getattr(self, f))
-        if self.population_size % 2:
-            raise bad_value(
-                "population_size", self.population_size, "an even number (antithetic pairs)"
-            )
-        if self.member_block is not None:
-            check_positive_int("member_block", self.member_block)
-        check_finite("sigma", self.sigma, low=0.0, low_inclusive=False)
-        check_finite("lr", self.lr, low=0.0, low_inclusive=False)
+        check_es_config(self, ("inner_episodes", "hidden_size", "opponents", "eval_opponents"))
         check_finite("opponent_lr", self.opponent_lr, low=0.0)
         check_finite("opponent_init_std", self.opponent_init_std, low=0.0)
         check_choice("meta_state", self.meta_state, META_STATES)

@@ -278,3 +278,56 @@ def test_kill_and_resume_ends_with_the_uninterrupted_numbers(tmp_path):
     np.testing.assert_array_equal(longer["fitness"][:G], metrics["fitness"])
     assert json.loads((run / "summary.json").read_text())["resumed_from"] == G
     assert not (tmp_path / "run.partial").exists()
+
+
+# ----------------------------------------------------------------------------
+# mfos-coin: M-FOS-ES in the CoinGame (detente.solvers.shaping.mfos_coin)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["mfos-coin", "--game", "ipd"], "--game='ipd'"),
+        (["mfos-coin", "--game", "coingame", "--opponent", "pg"], "--opponent='pg'"),
+        (["mfos-coin", "--game", "coingame", "--set", "summary=both"], "summary='both'"),
+        (["mfos-coin", "--game", "coingame", "--set", "context=within"], "MFOSCoinConfig"),
+    ],
+)
+def test_mfos_coin_bad_input(tmp_path, capsys, argv, needle):
+    assert main(["shape", *argv, "--out", str(tmp_path / "run")]) == 2
+    assert needle in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_mfos_coin_builds_a_trainer(tmp_path):
+    from detente.solvers.rl.ppo import PPOConfig
+    from detente.solvers.shaping.mfos_coin import MFOSCoinConfig
+
+    argv = ["mfos-coin", "--game", "coingame", "--generations", "5", "--set", "summary=meta"]
+    argv += ["--set", "opponent.lr=0.01", "--out", str(tmp_path / "r")]
+    plan = cli_shape._validate(_args(*argv))
+    assert plan.opponent == "ppo"  # the default, and only, opponent
+    assert isinstance(plan.config, MFOSCoinConfig) and plan.config.summary == "meta"
+    assert plan.opponent_config == PPOConfig(lr=0.01)
+    trainer = plan.spec.build(plan.factory, "coingame", "ppo", plan.config, plan.opponent_config)
+    assert isinstance(trainer, Trainer) and trainer.num_steps == 5
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_mfos_coin_run_writes_its_folder(tmp_path, capsys):
+    """A two-generation run against PPO writes the output folder with own-coin rates."""
+    out = tmp_path / "run"
+    argv = ["shape", "mfos-coin", "--game", "coingame", "--generations", "2", "--quiet"]
+    for s in ("inner_episodes=2", "num_envs=2", "population_size=4", "eval_opponents=2"):
+        argv += ["--set", s]
+    argv += ["--set", "opponent.minibatches=2", "--out", str(out)]
+    assert main(argv) == 0
+    assert "own-coin rate" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "mfos-coin" and summary["opponent"] == "ppo"
+    rates = summary["own_coin_rate"]
+    assert 0 <= rates["agent"] <= 1 and 0 <= rates["opponent"] <= 1
+    metrics = np.load(out / "metrics.npz")
+    assert metrics["fitness"].shape == (2,)
+    assert metrics["evaluation/rewards"].shape == (2, 2)  # [inner episodes, players]

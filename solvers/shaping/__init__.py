@@ -8,6 +8,9 @@
   AAMAS 2024): a recurrent shaper whose memory runs across inner episodes,
   trained by ES against any :class:`~detente.solvers.rl.InnerLearner`
   (:func:`make_shaper`), on sampled iterated games and CoinGame;
+* M-FOS in CoinGame (:func:`make_mfos_coin`): the meta-state is a GRU summary
+  of the previous inner episode that gates M-FOS's inner policy, trained by ES
+  on Shaper's rollout;
 * sampled-game inner learners: the policy-gradient naive learner
   (:func:`pg_learner`), fixed strategies (:func:`fixed_learner`), the registry
   :data:`INNER_LEARNERS`, and LOLA-DiCE (:func:`make_lola_dice`; Foerster et
@@ -73,6 +76,15 @@ from detente.solvers.shaping.mfos import (
     naive_gradient,
     train_mfos_es,
 )
+from detente.solvers.shaping.mfos_coin import (
+    SUMMARIES,
+    MFOSCoinCarry,
+    MFOSCoinConfig,
+    MFOSCoinNetwork,
+    make_mfos_coin,
+    make_mfos_coin_agent,
+    train_mfos_coin,
+)
 from detente.solvers.shaping.mfos_rl import (
     MFOSRLConfig,
     MFOSRLResult,
@@ -87,8 +99,12 @@ __all__ = [
     "INNER_LEARNERS",
     "MFOS_GAMES",
     "SHAPER_CONTEXTS",
+    "SUMMARIES",
     "DiceConfig",
     "LolaDiceState",
+    "MFOSCoinCarry",
+    "MFOSCoinConfig",
+    "MFOSCoinNetwork",
     "MFOSConfig",
     "MFOSRLConfig",
     "MFOSRLResult",
@@ -120,6 +136,8 @@ __all__ = [
     "make_meta_episode",
     "make_meta_policy",
     "make_meta_rollout",
+    "make_mfos_coin",
+    "make_mfos_coin_agent",
     "make_mfos_es",
     "make_mfos_rl",
     "make_mfos_selfplay",
@@ -135,6 +153,7 @@ __all__ = [
     "play_episodes",
     "reinforce_gradient",
     "swap_players",
+    "train_mfos_coin",
     "train_mfos_es",
     "train_mfos_rl",
     "train_mfos_selfplay",

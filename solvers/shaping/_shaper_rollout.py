@@ -7,11 +7,19 @@ with a linear actor head), :func:`make_shaper_episode` (``M`` inner episodes of
 paper's memory ablations) and :func:`opponent_p_cooperate`. See that
 module's docstring for the method; reference: Khan et al. 2024, "Scaling
 Opponent Shaping to High Dimensional Games", https://arxiv.org/abs/2312.12568.
+
+The rollout drives agent 0 through a :class:`RecurrentAgent` (its parameters,
+its memory and what happens to that memory at inner-episode boundaries), which
+a config builds with ``config.recurrent_agent(env)``: :func:`shaper_agent`
+for :class:`ShaperConfig`; M-FOS in the CoinGame
+(:mod:`detente.solvers.shaping.mfos_coin`) brings its own and reuses the
+rollout and the ES trainer unchanged.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import chex
@@ -86,6 +94,10 @@ class ShaperConfig:
         if not isinstance(self.batch_average, bool):
             raise bad_value("batch_average", self.batch_average, "True or False")
 
+    def recurrent_agent(self, env) -> RecurrentAgent:
+        """Shaper's policy and memory rules in ``env`` (:func:`shaper_agent`)."""
+        return shaper_agent(env, self)
+
 
 class ShaperNetwork(nn.Module):
     """Shaper's policy: ``(h [H], o [D]) -> (h' [H], logits [A])``.
@@ -110,6 +122,31 @@ class ShaperNetwork(nn.Module):
         return h, logits
 
 
+class RecurrentAgent(NamedTuple):
+    """Agent 0 of a meta-episode: a recurrent policy and its memory rules, as pure functions.
+
+    :func:`make_shaper_episode` drives it in ``E`` parallel environments;
+    ``carry`` is any pytree whose leaves lead with ``E``.
+
+    Attributes:
+        init: ``key -> params``, the parameters ES trains.
+        initial_carry: ``E -> carry``, the memory at the start of a meta-episode.
+        begin: ``(params, carry) -> carry`` at the start of every inner episode.
+        step: ``(params, carry, obs [E, D]) -> (carry, logits [E, A])`` at
+            every step (``obs`` flattened to floats).
+        end: ``(params, carry, obs [T, E, D]) -> (carry, record)`` after every
+            inner episode, given its observations: the carry the next inner
+            episode begins from, and what the rollout records as
+            :attr:`ShaperEpisode.hidden_end`.
+    """
+
+    init: Callable[[chex.PRNGKey], Any]
+    initial_carry: Callable[[int], Any]
+    begin: Callable[[Any, Any], Any]
+    step: Callable[[Any, Any, chex.Array], tuple[Any, chex.Array]]
+    end: Callable[[Any, Any, chex.Array], tuple[Any, Any]]
+
+
 class ShaperEpisode(NamedTuple):
     """One meta-episode against one opponent (add leading axes for vmaps).
 
@@ -117,10 +154,12 @@ class ShaperEpisode(NamedTuple):
         rewards: ``[M, 2]`` per-step rewards of (Shaper, opponent) in each
             inner episode, averaged over its ``T`` steps and ``E`` envs.
         hidden_start: ``[M, E, H]`` Shaper's hidden state at the first step of
-            each inner episode.
+            each inner episode (for another :class:`RecurrentAgent`: its
+            carry, leaves ``[M, E, ...]``).
         hidden_end: ``[M, E, H]`` its hidden state after each inner episode,
             before batch averaging (with ``"across"``: after the per-episode
-            step on the episode's mean observation).
+            step on the episode's mean observation); for another agent, the
+            ``record`` of its ``end``, leaves ``[M, ...]``.
         coins: ``[M, 2, 2]`` for environments whose ``info`` counts coins
             (CoinGame): ``coins[m, i]`` = (own, other's) coins agent ``i``
             picked up in inner episode ``m``, summed over steps and envs;
@@ -129,8 +168,8 @@ class ShaperEpisode(NamedTuple):
     """
 
     rewards: chex.Array  # [M, 2]
-    hidden_start: chex.Array  # [M, E, H]
-    hidden_end: chex.Array  # [M, E, H]
+    hidden_start: Any  # [M, E, H]
+    hidden_end: Any  # [M, E, H]
     coins: chex.Array | None  # [M, 2, 2]
     opponent_state: Any
 
@@ -181,9 +220,53 @@ def _network(env, config: ShaperConfig) -> ShaperNetwork:
 
 
 def init_shaper_params(key: chex.PRNGKey, env, config: ShaperConfig):
-    """Initial Shaper parameters (flax defaults for the GRU, zero actor head)."""
+    """Initial parameters of ``config``'s agent (``config.recurrent_agent(env).init``);
+    for Shaper: flax defaults for the GRU, zero actor head."""
+    return config.recurrent_agent(env).init(key)
+
+
+def shaper_agent(env, config: ShaperConfig) -> RecurrentAgent:
+    """Shaper's :class:`RecurrentAgent`: one GRU state ``h [E, H]`` and the
+    memory ablations of :attr:`ShaperConfig.context` and ``batch_average``.
+
+    * ``begin``: ``"within"`` resets ``h`` to zeros; otherwise it carries on;
+    * ``step``: ``h' = f(h, o)``, logits on ``h'``; ``"across"`` keeps ``h``;
+    * ``end``: ``"across"`` advances ``h`` once on the episode's mean
+      observation; ``batch_average`` replaces the ``E`` states by their mean
+      (the record is the state before averaging).
+    """
     net = _network(env, config)
-    return net.init(key, jnp.zeros((config.hidden_size,)), jnp.zeros((_obs_size(env),)))
+    H = config.hidden_size
+
+    def init(key):
+        return net.init(key, jnp.zeros((H,)), jnp.zeros((_obs_size(env),)))
+
+    def cell(params, h, obs):
+        return jax.vmap(lambda hh, o: net.apply(params, hh, o))(h, obs)
+
+    def begin(params, h):
+        del params
+        return jnp.zeros_like(h) if config.context == "within" else h
+
+    def step(params, h, obs):
+        h_new, logits = cell(params, h, obs)  # [E, H], [E, A]
+        return (h if config.context == "across" else h_new), logits
+
+    def end(params, h, obs):
+        if config.context == "across":  # one step of memory per episode, on its summary
+            h, _ = cell(params, h, obs.mean(axis=0))
+        h_next = h
+        if config.batch_average:
+            h_next = jnp.broadcast_to(h.mean(axis=0, keepdims=True), h.shape)
+        return h_next, h
+
+    return RecurrentAgent(
+        init=init,
+        initial_carry=lambda e: jnp.zeros((e, H), jnp.float32),
+        begin=begin,
+        step=step,
+        end=end,
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -201,14 +284,18 @@ def make_shaper_episode(env, env_params, opponent: InnerLearner, config: ShaperC
         env: a two-agent detente environment (Shaper is agent 0).
         env_params: its params.
         opponent: the learner that plays agent 1.
-        config: static configuration.
+        config: static configuration: :class:`ShaperConfig`, or any frozen
+            config with its ``inner_episodes``, ``num_envs`` and
+            ``inner_steps`` whose ``recurrent_agent(env)`` builds agent 0's
+            :class:`RecurrentAgent` (e.g.
+            :class:`~detente.solvers.shaping.mfos_coin.MFOSCoinConfig`).
 
     Returns:
         A pure function; vmap it over keys (opponents) and params (members).
     """
     _check(env, opponent)
-    T, E, H = episode_length(env, config), config.num_envs, config.hidden_size
-    net = _network(env, config)
+    T, E = episode_length(env, config), config.num_envs
+    agent = config.recurrent_agent(env)
     reset = jax.vmap(env.reset, in_axes=(0, None))
     env_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
     opp_act = jax.vmap(opponent.act, in_axes=(None, 0, 0))
@@ -220,10 +307,8 @@ def make_shaper_episode(env, env_params, opponent: InnerLearner, config: ShaperC
 
     def episode(params, opp_state, h, key):
         """One inner episode in E envs; returns the next carry and its outputs."""
-        if config.context == "within":
-            h = jnp.zeros_like(h)
+        h = agent.begin(params, h)
         h_start = h
-        cell = jax.vmap(lambda hh, o: net.apply(params, hh, o))
         k_reset, k_steps, k_update = jax.random.split(key, 3)
         ts = reset(jax.random.split(k_reset, E), env_params)
 
@@ -231,7 +316,7 @@ def make_shaper_episode(env, env_params, opponent: InnerLearner, config: ShaperC
             ts, h = carry
             k0, k1, k_env = jax.random.split(k, 3)
             o0 = flat(ts.obs[:, 0])
-            h_new, logits = cell(h, o0)  # [E, H], [E, A]
+            h, logits = agent.step(params, h, o0)  # carry, [E, A]
             a0 = jax.random.categorical(k0, logits).astype(jnp.int32)
             a1, logp1, v1 = opp_act(opp_state, ts.obs[:, 1], jax.random.split(k1, E))
             actions = jnp.stack([a0, jnp.asarray(a1, jnp.int32)], axis=-1)  # [E, 2]
@@ -249,23 +334,18 @@ def make_shaper_episode(env, env_params, opponent: InnerLearner, config: ShaperC
                 if count_coins
                 else None
             )
-            h = h if config.context == "across" else h_new
             return (nxt, h), (trans, nxt.rewards, coins, o0)
 
         (last, h_end), (trans, rewards, coins, o0) = jax.lax.scan(
             body, (ts, h), jax.random.split(k_steps, T)
         )
-        if config.context == "across":  # one step of memory per episode, on its summary
-            h_end, _ = cell(h_end, o0.mean(axis=0))
-        h_next = h_end
-        if config.batch_average:
-            h_next = jnp.broadcast_to(h_end.mean(axis=0, keepdims=True), h_end.shape)
+        h_next, h_end = agent.end(params, h_end, o0)  # o0: [T, E, D]
         trans = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), trans)  # [E, T, ...]
         opp_state = opponent.update(opp_state, trans, last.obs[:, 1], k_update)
         out = (
             rewards.mean(axis=(0, 1)),  # [2]
-            h_start,  # [E, H]
-            h_end,  # [E, H]
+            h_start,  # carry [E, ...]
+            h_end,  # record
             None if coins is None else coins.sum(axis=(0, 1)),  # [2, 2]
         )
         return opp_state, h_next, out
@@ -273,7 +353,7 @@ def make_shaper_episode(env, env_params, opponent: InnerLearner, config: ShaperC
     def meta_episode(params, key: chex.PRNGKey) -> ShaperEpisode:
         k_opp, k_eps = jax.random.split(key)
         opp_state = opponent.init(k_opp)
-        h = jnp.zeros((E, H), jnp.float32)
+        h = agent.initial_carry(E)
 
         def body(carry, k):
             opp_state, h = carry

@@ -217,6 +217,16 @@ METHODS: dict[str, MethodSpec] = {
         description="Shaper, a recurrent shaper trained by ES, vs sampled-game learners "
         "(Khan et al. 2024)",
     ),
+    "mfos-coin": MethodSpec(
+        modules=("detente.solvers.shaping.mfos_coin",),
+        factory="make_mfos_coin",
+        games=("coingame",),
+        opponents=lambda: ("ppo",),
+        build=_build_shaper,
+        opponent_config=_sampled_opponent_config,
+        description="M-FOS-ES in the CoinGame: a context from a GRU summary of the last inner "
+        "episode conditions the inner policy (Lu et al. 2022)",
+    ),
     "lola-dice": MethodSpec(
         modules=("detente.solvers.shaping.dice",),
         factory="make_lola_dice",

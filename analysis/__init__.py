@@ -4,9 +4,18 @@ Fixed points of a learning rule pairing's update map and their stability
 (:mod:`~detente.analysis.stability`), vector fields, phase portraits and basins
 of attraction of two-parameter games (:mod:`~detente.analysis.phase`),
 response graphs, their sink components and alpha-Rank
-(:mod:`~detente.analysis.response_graph`), and plots of learning curves.
+(:mod:`~detente.analysis.response_graph`), cross-play matrices of
+zero-shot-coordination agents (:mod:`~detente.analysis.crossplay`; call
+``detente.analysis.crossplay.crossplay``: the module keeps its name here), and
+plots of learning curves.
 """
 
+from detente.analysis.crossplay import (
+    CrossPlayResult,
+    crossplay_heatmap,
+    group_summary,
+    make_crossplay,
+)
 from detente.analysis.phase import (
     Basins,
     Trajectories,
@@ -35,6 +44,10 @@ from detente.analysis.stability import (
 )
 
 __all__ = [
+    "CrossPlayResult",
+    "crossplay_heatmap",
+    "group_summary",
+    "make_crossplay",
     "AlphaRank",
     "Basins",
     "FixedPoint",

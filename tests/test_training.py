@@ -18,7 +18,7 @@ from detente.checkpoint import (
     read_checkpoint_info,
     save_checkpoint,
 )
-from detente.training import RunResult, Trainer, chunk_bounds, run_trainer
+from detente.training import RunResult, Trainer, chunk_bounds, run_trainer, vmap_trainer
 
 
 class ToyState(NamedTuple):
@@ -300,3 +300,16 @@ def test_progress_lines_on_stderr(capsys):
     assert err[1].startswith("toy step 20/20 (100%)") and "ETA 0:00" in err[1]
     run_trainer(TOY, jax.random.PRNGKey(0), 20, chunk=10, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_vmap_trainer_seed_equals_the_single_run():
+    keys = jax.random.split(jax.random.PRNGKey(7), 3)
+    res = run_trainer(vmap_trainer(TOY, 3), jax.random.PRNGKey(7), 12, chunk=5, progress=False)
+    assert res.metrics["fitness"].shape == (12, 3)
+    assert res.evaluation["mean_reward"].shape == (3, 2)
+    for s in range(3):
+        single, metrics = reference_loop(TOY, keys[s], 12)
+        np.testing.assert_array_equal(res.metrics["loss"][:, s], metrics["loss"])
+        np.testing.assert_array_equal(np.asarray(res.state.x[s]), np.asarray(single.x))
+    with pytest.raises(ValueError, match="num_seeds"):
+        vmap_trainer(TOY, 0)

@@ -23,7 +23,14 @@ from detente.solvers.rl.distributions import Categorical, Gaussian
 from detente.solvers.rl.ippo import IPPOConfig, IPPOState, make_ippo, train_ippo
 from detente.solvers.rl.learner import PPOLearnerState, make_ppo_learner
 from detente.solvers.rl.networks import ActorCritic, RecurrentActorCritic
-from detente.solvers.rl.policy import NetworkConfig, Policy, make_policy, policy_step
+from detente.solvers.rl.policy import (
+    MaskedCategorical,
+    NetworkConfig,
+    Policy,
+    make_policy,
+    mask_policy,
+    policy_step,
+)
 from detente.solvers.rl.ppo import (
     PPOBatch,
     PPOConfig,
@@ -46,6 +53,7 @@ __all__ = [
     "IPPOConfig",
     "IPPOState",
     "InnerLearner",
+    "MaskedCategorical",
     "NetworkConfig",
     "PPOBatch",
     "PPOConfig",
@@ -62,6 +70,7 @@ __all__ = [
     "make_ppo_batch",
     "make_ppo_learner",
     "make_ppo_loss",
+    "mask_policy",
     "policy_step",
     "ppo_learn",
     "ppo_loss",

@@ -6,7 +6,13 @@ All You Need in the StarCraft Multi-Agent Challenge?",
 https://arxiv.org/abs/2011.09533; PPO: Schulman et al. 2017,
 https://arxiv.org/abs/1707.06347). Agents have separate parameters, or one
 shared set (``share_params``: self-play on the agents' own-view
-observations). Policies are MLPs or GRUs (:class:`NetworkConfig`). An
+observations). Policies are MLPs or GRUs (:class:`NetworkConfig`). Legal-
+action masks (``TimeStep.action_mask``) are honoured when acting and when
+learning: illegal actions have probability 0 in the sampled actions and in
+PPO's log-probabilities and entropies
+(:func:`~detente.solvers.rl.policy.mask_policy`; with all-``True`` masks
+the actions and parameter updates are those of an unmasked policy, bit for
+bit). An
 episode's end, ``terminated`` or ``truncated`` (the Coin Game and the
 iterated games end by time limit), stops bootstrapping in GAE, as in
 purejaxrl and pax.
@@ -93,6 +99,7 @@ class IPPOState(NamedTuple):
         opt_state: optimiser states, leaves ``[L, ...]``.
         env_state: environment states, leaves ``[E, ...]``.
         obs: ``[E, N, *obs_shape]`` the current observations.
+        action_mask: ``[E, N, A]`` bool, the legal actions at ``obs``.
         done: ``[E]`` bool, ``obs`` starts an episode (resets GRU carries).
         carry: ``[N, E, H]`` policy carries (``H = 0`` for an MLP).
         key: ``[2]`` uint32 PRNG key.
@@ -102,6 +109,7 @@ class IPPOState(NamedTuple):
     opt_state: Any
     env_state: Any
     obs: chex.Array
+    action_mask: chex.Array
     done: chex.Array
     carry: chex.Array
     key: chex.Array
@@ -186,18 +194,19 @@ def _build(env: Any, config: IPPOConfig, env_params: Any) -> Trainer:
     optimizer = make_optimizer(config.ppo, config.num_updates)
     env_step = jax.vmap(auto_reset(env), in_axes=(0, 0, 0, None))
     env_reset = jax.vmap(env.reset, in_axes=(0, None))
-    act = jax.vmap(functools.partial(policy_step, policy), in_axes=(0, 0, 0, None, 0))
+    act = jax.vmap(functools.partial(policy_step, policy), in_axes=(0, 0, 0, None, 0, 0))
 
     def per_agent(params):
         return jax.tree_util.tree_map(lambda p: p[set_of_agent], params)
 
-    def rollout(params, env_state, obs, done, carry, key, length):
+    def rollout(params, env_state, obs, mask, done, carry, key, length):
         agent_params = per_agent(params)
 
         def body(c, keys):  # keys [N + E, 2]: one per agent, one per environment
-            env_state, obs, done, carry = c
+            env_state, obs, mask, done, carry = c
             obs_n = jnp.swapaxes(obs, 0, 1)  # [N, E, ...]
-            carry, action, log_prob, value = act(agent_params, carry, obs_n, done, keys[:n])
+            mask_n = jnp.swapaxes(mask, 0, 1)  # [N, E, A]
+            carry, action, log_prob, value = act(agent_params, carry, obs_n, done, keys[:n], mask_n)
             ts = env_step(keys[n:], env_state, action.T, env_params)
             tr = Transition(
                 obs=obs_n,
@@ -206,14 +215,15 @@ def _build(env: Any, config: IPPOConfig, env_params: Any) -> Trainer:
                 done=jnp.broadcast_to(ts.done, (n, e)),
                 log_prob=log_prob,
                 value=value,
+                action_mask=mask_n,
             )
-            return (ts.state, ts.obs, ts.done, carry), (tr, done, ts.info)
+            return (ts.state, ts.obs, ts.action_mask, ts.done, carry), (tr, done, ts.info)
 
-        (env_state, obs, done, carry), (traj, resets, info) = jax.lax.scan(
-            body, (env_state, obs, done, carry), jax.random.split(key, (length, n + e))
+        (env_state, obs, mask, done, carry), (traj, resets, info) = jax.lax.scan(
+            body, (env_state, obs, mask, done, carry), jax.random.split(key, (length, n + e))
         )
         # traj leaves [T, N, E, ...], resets [T, E], info leaves [T, E, ...]
-        return (env_state, obs, done, carry), traj, resets, info
+        return (env_state, obs, mask, done, carry), traj, resets, info
 
     def agent_info(info):
         """Per-agent info entries, leaves ``[T, E, N]``, as ``{name: [N] mean per step}``."""
@@ -233,6 +243,7 @@ def _build(env: Any, config: IPPOConfig, env_params: Any) -> Trainer:
             opt_state=jax.vmap(optimizer.init)(params),
             env_state=ts.state,
             obs=ts.obs,
+            action_mask=jnp.asarray(ts.action_mask, bool),
             done=jnp.ones((e,), bool),
             carry=policy.initial_carry((n, e)),
             key=key,
@@ -255,8 +266,15 @@ def _build(env: Any, config: IPPOConfig, env_params: Any) -> Trainer:
     def step(state: IPPOState) -> tuple[IPPOState, dict]:
         keys = jax.random.split(state.key, 2 + num_sets)
         key, k_roll, k_upd = keys[0], keys[1], keys[2:]
-        (env_state, obs, done, carry), traj, resets, info = rollout(
-            state.params, state.env_state, state.obs, state.done, state.carry, k_roll, t
+        (env_state, obs, mask, done, carry), traj, resets, info = rollout(
+            state.params,
+            state.env_state,
+            state.obs,
+            state.action_mask,
+            state.done,
+            state.carry,
+            k_roll,
+            t,
         )
         _, _, last_value = jax.vmap(policy.apply, in_axes=(0, 0, 0, None))(
             per_agent(state.params), carry, jnp.swapaxes(obs, 0, 1)[:, None], done[None]
@@ -291,6 +309,7 @@ def _build(env: Any, config: IPPOConfig, env_params: Any) -> Trainer:
             opt_state=opt_state,
             env_state=env_state,
             obs=obs,
+            action_mask=mask,
             done=done,
             carry=carry,
             key=key,
@@ -304,6 +323,7 @@ def _build(env: Any, config: IPPOConfig, env_params: Any) -> Trainer:
             state.params,
             ts.state,
             ts.obs,
+            jnp.asarray(ts.action_mask, bool),
             jnp.ones((e,), bool),
             policy.initial_carry((n, e)),
             k_roll,

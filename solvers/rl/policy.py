@@ -12,6 +12,12 @@ observations are int8). An MLP ignores ``reset`` and has an empty carry
 ``[B, 0]``; a GRU zeroes its carry where ``reset`` is true. Rollouts call it
 with ``T = 1`` (:func:`policy_step`), training with whole sequences, and an
 MLP's training batch may be any flattening ``[T * B, 1]`` of its data.
+
+Legal-action masks (``TimeStep.action_mask``, e.g. Hanabi's) restrict a
+categorical ``pi`` with :func:`mask_policy`: illegal actions get probability
+0 and are never sampled. A row whose mask is all ``True`` keeps the network's
+numbers bit for bit, so environments without real masks take the same actions
+and parameter updates as they would without them.
 """
 
 from __future__ import annotations
@@ -26,9 +32,18 @@ import jax
 import jax.numpy as jnp
 
 from detente._checks import bad_value, check_choice, check_finite, check_positive_int
+from detente.solvers.rl.distributions import Categorical
 from detente.solvers.rl.networks import ACTIVATIONS, ActorCritic, RecurrentActorCritic
 
-__all__ = ["NETWORKS", "NetworkConfig", "Policy", "make_policy", "policy_step"]
+__all__ = [
+    "NETWORKS",
+    "MaskedCategorical",
+    "NetworkConfig",
+    "Policy",
+    "make_policy",
+    "mask_policy",
+    "policy_step",
+]
 
 NETWORKS = ("mlp", "gru")
 
@@ -175,6 +190,84 @@ def make_policy(
     )
 
 
+class MaskedCategorical(NamedTuple):
+    """A :class:`Categorical` restricted to legal actions, exact where nothing is masked.
+
+    Each method computes both the network's distribution ``pi`` and the
+    restricted one and picks per row: rows whose mask is all ``True`` get
+    ``pi``'s numbers from ``pi``'s own computation, so an environment without
+    real masks takes the same actions and the same parameter updates, bit for
+    bit, as it would without them (renormalising already normalised logits
+    would move the last bits). Only reduced diagnostics such as the mean
+    entropy may differ in their last bit, since XLA sums the selected rows
+    in another order.
+
+    Attributes:
+        pi: the unrestricted distribution, logits ``[..., A]``.
+        restricted: ``pi`` renormalised over the legal actions (``-inf`` elsewhere).
+        full: ``[..., 1]`` bool, the row's mask is all ``True``.
+    """
+
+    pi: Categorical
+    restricted: Categorical
+    full: chex.Array
+
+    @property
+    def logits(self) -> chex.Array:
+        """``[..., A]`` normalised log-probabilities (``-inf`` at illegal actions)."""
+        return jnp.where(self.full, self.pi.logits, self.restricted.logits)
+
+    @property
+    def probs(self) -> chex.Array:
+        """``[..., A]`` probabilities (0 at illegal actions)."""
+        return jnp.exp(self.logits)
+
+    def sample(self, key: chex.PRNGKey) -> chex.Array:
+        """``[...]`` int32 actions, never an illegal one."""
+        return jnp.where(self.full[..., 0], self.pi.sample(key), self.restricted.sample(key))
+
+    def log_prob(self, action: chex.Array) -> chex.Array:
+        """``[...]`` log-probabilities (``-inf`` for an illegal action)."""
+        return jnp.where(
+            self.full[..., 0], self.pi.log_prob(action), self.restricted.log_prob(action)
+        )
+
+    def entropy(self) -> chex.Array:
+        """``[...]`` entropies over the legal actions."""
+        return jnp.where(self.full[..., 0], self.pi.entropy(), self.restricted.entropy())
+
+    def mode(self) -> chex.Array:
+        """``[...]`` int32 most probable legal actions."""
+        return jnp.where(self.full[..., 0], self.pi.mode(), self.restricted.mode())
+
+
+def mask_policy(pi: Categorical, mask: chex.Array | None) -> Categorical | MaskedCategorical:
+    """``pi`` restricted to the legal actions ``mask`` (renormalised over them).
+
+    Args:
+        pi: a :class:`Categorical` with logits ``[..., A]``.
+        mask: ``[..., A]`` bool, ``True`` at legal actions (at least one per
+            row), or ``None`` (``pi`` returned as is).
+
+    Returns:
+        A :class:`MaskedCategorical` (``sample``, ``log_prob``, ``entropy``,
+        ``mode``, ``logits``, ``probs`` like :class:`Categorical`'s): illegal
+        actions have probability 0; rows with an all-``True`` mask give
+        ``pi``'s numbers bit for bit, gradients included.
+    """
+    if mask is None:
+        return pi
+    if not isinstance(pi, Categorical):
+        raise bad_value("pi", type(pi).__name__, "a Categorical (masks need discrete actions)")
+    mask = jnp.asarray(mask, bool)
+    chex.assert_equal_shape([pi.logits, mask])
+    return MaskedCategorical(
+        pi=pi,
+        restricted=Categorical.create(pi.logits, mask),
+        full=jnp.all(mask, axis=-1, keepdims=True),
+    )
+
+
 def policy_step(
     policy: Policy,
     params: Any,
@@ -182,6 +275,7 @@ def policy_step(
     obs: chex.Array,
     reset: chex.Array,
     key: chex.PRNGKey,
+    mask: chex.Array | None = None,
 ) -> tuple[chex.Array, chex.Array, chex.Array, chex.Array]:
     """One acting step of a batch: ``T = 1`` through :attr:`Policy.apply`, then a sample.
 
@@ -192,11 +286,13 @@ def policy_step(
         obs: ``[B, *obs_shape]`` observations.
         reset: ``[B]`` bool, ``obs`` starts an episode.
         key: PRNG key.
+        mask: optional ``[B, A]`` bool legal actions (categorical policies);
+            illegal actions are never sampled (:func:`mask_policy`).
 
     Returns:
         ``(carry [B, H], action [B] or [B, d], log_prob [B], value [B])``.
     """
     carry, pi, value = policy.apply(params, carry, obs[None], jnp.asarray(reset)[None])
-    pi = jax.tree_util.tree_map(lambda x: x[0], pi)
+    pi = mask_policy(jax.tree_util.tree_map(lambda x: x[0], pi), mask)
     action = pi.sample(key)
     return carry, action, pi.log_prob(action), value[0]

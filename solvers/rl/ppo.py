@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import optax
 
 from detente._checks import bad_value, check_finite, check_positive_int
-from detente.solvers.rl.policy import Policy
+from detente.solvers.rl.policy import Policy, mask_policy
 from detente.solvers.rl.types import Transition
 
 __all__ = [
@@ -377,6 +377,9 @@ class PPOBatch(NamedTuple):
         targets: ``[B, T]`` value targets.
         reset: ``[B, T]`` bool, ``obs`` starts an episode.
         carry: ``[B, H]`` the policy's carry before ``obs[:, 0]``.
+        action_mask: optional ``[B, T, A]`` bool legal actions at ``obs``
+            (``None``: all legal); the loss's log-probabilities and entropies
+            are those of the policy restricted to them.
     """
 
     obs: chex.Array
@@ -387,18 +390,23 @@ class PPOBatch(NamedTuple):
     targets: chex.Array
     reset: chex.Array
     carry: chex.Array
+    action_mask: chex.Array | None = None
 
 
 def make_ppo_loss(policy: Policy, config: PPOConfig):
     """``loss_fn(params, batch: PPOBatch) -> (loss [], PPOLossInfo)`` for :func:`ppo_update`.
 
     Runs ``policy.apply`` over the minibatch's sequences (time-major inside)
-    from its stored carries, then :func:`ppo_loss`.
+    from its stored carries, restricts ``pi`` to ``mb.action_mask`` when there
+    is one (:func:`~detente.solvers.rl.policy.mask_policy`, as when acting),
+    then :func:`ppo_loss`.
     """
 
     def loss_fn(params, mb: PPOBatch):
         tm = lambda x: jnp.swapaxes(x, 0, 1)  # [B, T, ...] -> [T, B, ...]
         _, pi, value = policy.apply(params, mb.carry, tm(mb.obs), tm(mb.reset))
+        if mb.action_mask is not None:
+            pi = mask_policy(pi, tm(mb.action_mask))
         log_prob = pi.log_prob(tm(mb.action))
         return ppo_loss(
             log_prob,
@@ -436,7 +444,8 @@ def make_ppo_batch(
     Args:
         policy: the policy that acted.
         config: the hyperparameters (``gamma``, ``gae_lambda``).
-        transitions: :class:`Transition` with leading axes ``[E, T]``.
+        transitions: :class:`Transition` with leading axes ``[E, T]`` (its
+            ``action_mask``, if any, goes into the batch).
         last_value: ``[E]`` the critic's value of the observation after the
             last step.
         reset: ``[E, T]`` bool, ``obs`` starts an episode (recurrent only;
@@ -470,6 +479,7 @@ def make_ppo_batch(
         targets=tm(targets),
         reset=jnp.asarray(reset, bool),
         carry=carry,
+        action_mask=transitions.action_mask,
     )
     if not policy.recurrent:  # every step its own sequence of length 1
         flat = lambda x: x.reshape(e * t, 1, *x.shape[2:])

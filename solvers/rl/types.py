@@ -18,6 +18,10 @@ class Transition(NamedTuple):
         done: ``[T]`` bool, the episode ended with this transition.
         log_prob: ``[T]`` log-probability of ``action`` under the acting policy.
         value: ``[T]`` the critic's value of ``obs`` (0 where there is none).
+        action_mask: optional ``[T, A]`` bool, the legal actions at ``obs``
+            (``TimeStep.action_mask``); ``None`` means all legal. PPO
+            renormalises the policy over them when it recomputes
+            log-probabilities and entropies.
     """
 
     obs: chex.Array
@@ -26,6 +30,7 @@ class Transition(NamedTuple):
     done: chex.Array
     log_prob: chex.Array
     value: chex.Array
+    action_mask: chex.Array | None = None
 
 
 class InnerLearner(NamedTuple):

@@ -9,7 +9,11 @@
   two-parameter game with its fixed points (:mod:`detente.cli_phase`);
 * ``detente shape METHOD --game GAME --opponent LEARNER`` trains an opponent
   shaper (M-FOS, Shaper, LOLA-DiCE) with progress, checkpoints and
-  ``--resume`` (:mod:`detente.cli_shape`).
+  ``--resume`` (:mod:`detente.cli_shape`);
+* ``detente zsc train METHOD --game GAME --seeds N`` trains zero-shot-
+  coordination agents (self-play, Other-Play) and their cross-play matrix;
+  ``detente zsc crossplay RUN...`` compares the agents of several runs
+  (:mod:`detente.cli_zsc`).
 
 Bad input exits with status 2 and one line on stderr, and writes nothing.
 """
@@ -21,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from detente import __version__, cli_equilibria, cli_phase, cli_shape
+from detente import __version__, cli_equilibria, cli_phase, cli_shape, cli_zsc
 from detente._checks import bad_value, check_finite, check_positive_int
 
 DEFAULT_PAIRINGS = ("naive,naive", "lola,lola", "lola,naive")
@@ -76,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_equilibria.add_parser(sub)
     cli_phase.add_parser(sub)
     cli_shape.add_parser(sub)
+    cli_zsc.add_parser(sub)
     return p
 
 
@@ -273,6 +278,8 @@ def main(argv=None) -> int:
             return cli_phase.run(args)
         if args.command == "shape":
             return cli_shape.run(args)
+        if args.command == "zsc":
+            return cli_zsc.run(args)
     except (_UsageError, ValueError) as e:
         print(f"detente: error: {e}", file=sys.stderr)
         return 2

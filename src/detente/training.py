@@ -192,8 +192,8 @@ def _metric_text(metrics: dict, limit: int = 4) -> str:
     parts = []
     for n in names:
         arr = np.asarray(metrics[n])
-        if arr.ndim == 1 and arr.shape[0] and np.issubdtype(arr.dtype, np.number):
-            parts.append(f"{n} {float(arr[-1]):.4g}")
+        if arr.ndim >= 1 and arr.shape[0] and np.issubdtype(arr.dtype, np.number):
+            parts.append(f"{n} {float(np.mean(arr[-1])):.4g}")  # the mean over seeds if vmapped
         if len(parts) == limit:
             break
     return "  ".join(parts)
@@ -467,3 +467,27 @@ def raw_key(key: chex.PRNGKey) -> chex.Array:
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return jax.random.key_data(key)
     return key.astype(jnp.uint32)
+
+
+def vmap_trainer(trainer: Trainer, num_seeds: int) -> Trainer:
+    """One :class:`Trainer` that runs ``trainer`` for ``num_seeds`` seeds at once.
+
+    ``init(key)`` splits ``key`` into ``num_seeds`` keys and vmaps
+    ``trainer.init`` over them; ``step`` and ``evaluate`` are vmapped, so every
+    state leaf, metric and evaluated array gains a leading ``[num_seeds]``
+    axis. Seed ``s`` of the result equals ``trainer`` run alone from
+    ``jax.random.split(key, num_seeds)[s]``. :func:`run_trainer` drives it
+    like any trainer (one compiled program for all seeds; checkpoints hold
+    all seeds; progress shows the mean over seeds).
+    """
+    check_positive_int("num_seeds", num_seeds)
+
+    def init(key: chex.PRNGKey):
+        return jax.vmap(trainer.init)(jax.random.split(jnp.asarray(key), num_seeds))
+
+    return Trainer(
+        init=init,
+        step=jax.vmap(trainer.step),
+        evaluate=jax.vmap(trainer.evaluate),
+        num_steps=trainer.num_steps,
+    )

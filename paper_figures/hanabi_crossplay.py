@@ -1,0 +1,472 @@
+"""Self-play vs Other-Play in two-player Hanabi: the cross-play matrix on a CPU budget (Hu et al. 2020).
+
+The Hanabi experiment of "'Other-Play' for Zero-Shot Coordination" (Hu,
+Lerer, Peysakhovich, Foerster, ICML 2020, https://arxiv.org/abs/2003.02979,
+Sec. 6.2), at the scale of a laptop CPU. The paper trains SAD agents
+(recurrent Q-learning, billions of transitions on GPUs) with and without
+Other-Play and reports self-play and cross-play scores (out of 25); the
+numbers quoted here are those of this project's design notes (SAD 23.98 /
+2.53, SAD+OP 23.93 / 15.28, self-play / cross-play): self-play agents settle
+on arbitrary conventions (which colour a hint means) and fail with
+independently trained partners, Other-Play agents, trained with partners
+whose colours are relabelled by a random permutation, keep most of their
+score.
+
+Here ``S`` self-play (SP) and ``S`` Other-Play (OP) agents are trained with
+the library's IPPO (:mod:`detente.solvers.zsc`, one shared MLP per agent,
+legal-action masks, :class:`detente.games.hanabi.HanabiGame`, the JaxMARL
+game). Other-Play is IPPO on
+:class:`~detente.solvers.zsc.other_play.OtherPlayEnv` over Hanabi's 120
+colour permutations (:meth:`~detente.games.hanabi.HanabiGame.symmetry_group`,
+an independent uniform permutation per agent and episode). Self-play is the
+same wrapper whose 120 group elements are all the identity (so every
+observation and action passes unchanged: plain self-play), which puts all
+``2S`` agents in ONE compiled training program, vmapped over the agents'
+keys and groups. Then all ``2S`` agents play one ``2S x 2S`` cross-play
+matrix (:func:`detente.analysis.crossplay.crossplay`: every ordered pair in
+both seat orders, sampled actions, one compiled program). Reported per
+method: self-play (the diagonal of its block) and cross-play (its
+off-diagonal cells) with standard errors, SP-vs-OP cross-play, and uniformly
+random legal play (:func:`detente.games.hanabi.random_legal_scores`; it
+bombs out, scoring about 0 under the bomb-0 rule).
+
+What a CPU budget can show, and is checked: the agents learn (self-play and
+Other-Play agents beat random legal play, in self-play and, for Other-Play,
+in cross-play). What it cannot: the paper's scores, and the collapse of
+self-play cross-play, need agents far past this budget's (scores of 3-5, not
+24), whose conventions have not yet specialised. The paper's numbers are
+printed beside ours, not judged.
+
+Budgets: the default (2 agents per method, 64 games x 32 turns per update,
+60 PPO updates, about 120k turns per agent) takes a few minutes on this
+2-core CPU, most of it compiling, and learns little; ``--full`` (4 agents per
+method at ``benchmarks/hanabi_ippo.py``'s learning config, 256 games x 64
+turns per update, 220 updates, about 3.6M turns per agent, the budget of that
+benchmark's 10-minute single-agent run) takes about an hour and a half here.
+``--quick`` is a smoke test (tiny batches, 2 updates).
+
+Usage:
+    python paper_figures/hanabi_crossplay.py [--full | --quick] [--out DIR] [--seed N]
+        [--seeds S] [--steps T] [--episodes E] [--greedy]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+
+import _common
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from detente.analysis import paper_plots
+from detente.analysis.crossplay import crossplay, group_summary
+from detente.games.hanabi import HanabiGame, random_legal_scores
+from detente.solvers.rl.ippo import IPPOConfig, train_ippo
+from detente.solvers.rl.policy import NetworkConfig
+from detente.solvers.rl.ppo import PPOConfig
+from detente.solvers.zsc.other_play import other_play_env
+from detente.solvers.zsc.selfplay import agent_params
+
+NAME = "hanabi_crossplay"
+PAPER = {
+    "title": "'Other-Play' for Zero-Shot Coordination",
+    "authors": "Hu, Lerer, Peysakhovich, Foerster",
+    "venue": "ICML 2020",
+    "url": "https://arxiv.org/abs/2003.02979",
+    "result": "Sec. 6.2: two-player Hanabi, self-play and cross-play of self-play (SAD) "
+    "and Other-Play (SAD+OP) agents",
+}
+METHODS = ("selfplay", "other-play")
+SHORT = {"selfplay": "SP", "other-play": "OP"}
+TITLES = {"selfplay": "self-play", "other-play": "Other-Play"}
+REFERENCE = {
+    "selfplay": {"method": "SAD", "self_play": 23.98, "cross_play": 2.53},
+    "other-play": {"method": "SAD+OP", "self_play": 23.93, "cross_play": 15.28},
+    "max_score": 25,
+    "source": "the Other-Play paper's Hanabi table (Sec. 6.2) as quoted in this project's "
+    "design notes (docs: shared/design.md, reference results); not re-read from the paper "
+    "here. SAD agents: recurrent Q-learning with the simplified action decoder, greedy at "
+    "test time, a GPU budget; ours: IPPO with an MLP on a CPU budget, sampled actions",
+}
+# benchmarks/hanabi_ippo.py's LEARNING_CONFIG: what learns fastest per second on this CPU
+LEARNING = IPPOConfig(
+    num_envs=256,
+    num_steps=64,
+    num_updates=220,
+    share_params=True,
+    ppo=PPOConfig(lr=1e-3, ent_coef=0.01, epochs=4, minibatches=4),
+    network=NetworkConfig(hidden_sizes=(64, 64), activation="relu"),
+)
+SETTINGS = {
+    "quick": dict(config=dataclasses.replace(LEARNING, num_envs=8, num_steps=8), episodes=2),
+    "default": dict(config=dataclasses.replace(LEARNING, num_envs=64, num_steps=32), episodes=64),
+    "full": dict(config=LEARNING, episodes=128),
+}
+DEFAULT = _common.Budget(seeds=2, steps=60)
+FULL = _common.Budget(seeds=4, steps=220)
+QUICK = _common.Budget(seeds=2, steps=2)
+FULL_NOTE = (
+    "256 games x 64 turns per update, the config and 10-minute budget of "
+    "benchmarks/hanabi_ippo.py's single-agent learning run, for 8 agents"
+)
+RANDOM_GAMES = 1024
+
+
+# ----------------------------------------------------------------------------
+# Training: all 2S agents in one program
+
+
+def training_envs():
+    """``(op_env, sp_params, op_params)``: Hanabi's Other-Play wrapper and its params per method.
+
+    ``op_params`` sample from the 120 colour permutations; ``sp_params`` from
+    120 copies of the identity, under which the wrapper shows every
+    observation and mask and plays every action unchanged (plain self-play;
+    ``tests/test_paper_figures_zsc.py`` checks it step for step).
+    """
+    env = HanabiGame()
+    env_params = env.default_params()
+    group = env.symmetry_group(env_params)
+    identity = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x[:1], x.shape), group)
+    op_env, op_params = other_play_env(env, group, env_params)
+    return op_env, op_env.make_params(env_params, group=identity), op_params
+
+
+@functools.partial(jax.jit, static_argnames=("env", "config"))
+def _train_all(keys, params, *, env, config):
+    return jax.vmap(lambda k, p: train_ippo(k, env, config, p))(keys, params)
+
+
+def train(config: IPPOConfig, s: int, key: jax.Array) -> dict:
+    """Train ``s`` self-play then ``s`` Other-Play agents in one compiled program.
+
+    Both methods are IPPO on the Other-Play wrapper of Hanabi; self-play's
+    group is the identity repeated 120 times (every observation and action
+    unchanged), Other-Play's the 120 colour permutations, so the two differ
+    only in data and share the program.
+
+    Returns:
+        ``params`` (leaves ``[2s, ...]``, self-play first) and the per-update
+        ``reward`` and ``entropy`` (``[2s, U]`` numpy).
+    """
+    op_env, sp_params, op_params = training_envs()
+    params = jax.tree_util.tree_map(lambda a, b: jnp.stack([a] * s + [b] * s), sp_params, op_params)
+    keys = jnp.concatenate(
+        [jax.random.split(jax.random.fold_in(key, k), s) for k in range(len(METHODS))]
+    )
+    states, metrics = _train_all(keys, params, env=op_env, config=config)
+    return {
+        "params": agent_params(states),
+        "reward": np.asarray(metrics["reward_0"], np.float64),  # [2S, U] mean reward per turn
+        "entropy": np.asarray(metrics["entropy_0"], np.float64),  # [2S, U]
+    }
+
+
+# ----------------------------------------------------------------------------
+# Numbers
+
+
+def _summary(x) -> dict:
+    return {"mean": float(x.mean), "sem": float(x.sem), "n": int(x.n)}
+
+
+def analyse(run: dict, xp, rnd: np.ndarray, s: int) -> dict:
+    """JSON-ready numbers: block summaries, random play, the matrix, the paper comparison."""
+    blocks = group_summary(xp, [SHORT[m] for m in METHODS for _ in range(s)])
+    ours: dict = {"methods": {}}
+    for k, m in enumerate(METHODS):
+        block = blocks[f"{SHORT[m]}|{SHORT[m]}"]
+        r = run["reward"][k * s : (k + 1) * s]
+        tail = max(1, r.shape[1] // 10)
+        ours["methods"][m] = {
+            "self_play": _summary(block["self_play"]),
+            "cross_play": _summary(block["cross_play"]),
+            "final_train_reward_per_turn": float(r[:, -tail:].mean()),
+            "updates": int(r.shape[1]),
+        }
+    ours["selfplay_vs_other_play"] = _summary(blocks["SP|OP"]["cross_play"])
+    ours["random_legal"] = {
+        "mean": float(rnd.mean()),
+        "sem": float(rnd.std(ddof=1) / math.sqrt(rnd.size)),
+        "n": int(rnd.size),
+    }
+    ours["matrix"] = {
+        "size": int(xp.returns.shape[0]),
+        "episodes_per_pair_and_order": xp.num_episodes,
+        "unfinished": xp.unfinished,
+        "greedy": xp.greedy,
+        "mean_length": float(np.mean(xp.mean_length)),
+    }
+    ours["paper_comparison"] = {
+        m: {
+            "paper_method": REFERENCE[m]["method"],
+            "paper_self_play": REFERENCE[m]["self_play"],
+            "paper_cross_play": REFERENCE[m]["cross_play"],
+            "paper_ratio": REFERENCE[m]["cross_play"] / REFERENCE[m]["self_play"],
+            "ours_self_play": ours["methods"][m]["self_play"]["mean"],
+            "ours_cross_play": ours["methods"][m]["cross_play"]["mean"],
+            "ours_ratio": _ratio(ours["methods"][m]),
+        }
+        for m in METHODS
+    }
+    return ours
+
+
+def _ratio(e: dict) -> float:
+    sp, xp = e["self_play"]["mean"], e["cross_play"]["mean"]
+    return xp / sp if np.isfinite(sp) and np.isfinite(xp) and sp > 0 else math.nan
+
+
+def _above(x: dict, base: dict) -> tuple[bool, float]:
+    """``x`` above ``base`` by more than two standard errors of the difference (0 if NaN)."""
+    sem = lambda d: d["sem"] if np.isfinite(d["sem"]) else 0.0  # noqa: E731
+    margin = 2.0 * math.sqrt(sem(x) ** 2 + sem(base) ** 2)
+    return bool(np.isfinite(x["mean"]) and x["mean"] > base["mean"] + margin), margin
+
+
+def compare(ours: dict) -> list[_common.Check]:
+    """What a CPU budget can show: the agents beat random legal play."""
+    rnd = ours["random_legal"]
+    checks = []
+    for m, part in (
+        ("selfplay", "self_play"),
+        ("other-play", "self_play"),
+        ("other-play", "cross_play"),
+    ):
+        x = ours["methods"][m][part]
+        ok, margin = _above(x, rnd)
+        ref = REFERENCE[m]
+        checks.append(
+            _common.claim_check(
+                f"{SHORT[m]} agents: {part.replace('_', '-')} above random legal play",
+                f"{ref['method']} {ref[part]:.2f} (random legal play about 0)",
+                f"{x['mean']:.2f} +- {x['sem']:.2f} vs random {rnd['mean']:.2f}",
+                ok,
+                f"ours > random + 2 s.e.m. of the difference ({margin:.2f})",
+            )
+        )
+    return checks
+
+
+def print_details(ours: dict) -> None:
+    print("\npaper (GPU, SAD) beside ours (CPU, IPPO MLP); printed, not judged:")
+    print(
+        f"  {'':12s} {'paper SP':>9s} {'paper XP':>9s} {'XP/SP':>6s}   {'ours SP':>8s} "
+        f"{'ours XP':>8s} {'XP/SP':>6s}"
+    )
+    for m, c in ours["paper_comparison"].items():
+        print(
+            f"  {TITLES[m]:12s} {c['paper_self_play']:9.2f} {c['paper_cross_play']:9.2f}"
+            f" {c['paper_ratio']:6.2f}   {c['ours_self_play']:8.2f} {c['ours_cross_play']:8.2f}"
+            f" {c['ours_ratio']:6.2f}"
+        )
+    x, r, mat = ours["selfplay_vs_other_play"], ours["random_legal"], ours["matrix"]
+    print(
+        f"  SP x OP cross-play {x['mean']:.2f} +- {x['sem']:.2f}; random legal play "
+        f"{r['mean']:.2f} +- {r['sem']:.2f} ({r['n']} games); {mat['size']}x{mat['size']} matrix, "
+        f"{mat['episodes_per_pair_and_order']} episodes per pair and seat order, mean length "
+        f"{mat['mean_length']:.1f} turns, unfinished {mat['unfinished']:.3f}"
+    )
+
+
+# ----------------------------------------------------------------------------
+# Figure
+
+
+def _curves(ax, run: dict, config: IPPOConfig, s: int) -> None:
+    x = np.arange(1, run["reward"].shape[1] + 1) * config.num_envs * config.num_steps
+    curves = {TITLES[m]: run["reward"][k * s : (k + 1) * s] for k, m in enumerate(METHODS)}
+    paper_plots.mean_band(
+        ax,
+        curves,
+        x=x / 1e6,
+        band="std",
+        xlabel="turns per agent (millions)",
+        ylabel="training reward per turn",
+        title="training (mean +- s.d. over agents)",
+    )
+
+
+def _heatmap(ax, xp, s: int) -> None:
+    r = xp.returns
+    im = ax.imshow(r, cmap="viridis", vmin=0.0, interpolation="nearest")
+    ax.axhline(s - 0.5, color="w", lw=1)
+    ax.axvline(s - 0.5, color="w", lw=1)
+    labels = [f"{SHORT[m]}{i}" for m in METHODS for i in range(s)]
+    ax.set_xticks(np.arange(2 * s))
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_yticks(np.arange(2 * s))
+    ax.set_yticklabels(labels, fontsize=7)
+    if 2 * s <= 12:
+        for i in range(2 * s):
+            for j in range(2 * s):
+                ax.text(j, i, f"{r[i, j]:.2f}", ha="center", va="center", size=7, color="w")
+    ax.set(xlabel="partner", ylabel="agent", title=f"cross-play, {2 * s} x {2 * s} (one program)")
+    ax.figure.colorbar(im, ax=ax, label="mean score")
+
+
+def _bars(ax, ours: dict) -> None:
+    """Our SP and XP per method beside the paper's (a GPU budget) and random legal play."""
+    labels = ["SP\nself-play", "SP\ncross-play", "OP\nself-play", "OP\ncross-play"]
+    parts = [
+        ("selfplay", "self_play"),
+        ("selfplay", "cross_play"),
+        ("other-play", "self_play"),
+        ("other-play", "cross_play"),
+    ]
+    mean = np.array([ours["methods"][m][p]["mean"] for m, p in parts])
+    sem = np.array([ours["methods"][m][p]["sem"] for m, p in parts])
+    paper = np.array([REFERENCE[m][p] for m, p in parts])
+    paper_plots.grouped_bars(
+        ax,
+        {"ours (IPPO, CPU)": np.nan_to_num(mean), "paper (SAD, GPU)": paper},
+        labels,
+        errors={"ours (IPPO, CPU)": np.nan_to_num(sem)},
+        ylim=(0.0, 25.5),
+        ylabel="mean score (out of 25)",
+        title="self-play and cross-play",
+        legend_loc="upper right",
+    )
+    rnd = ours["random_legal"]["mean"]
+    ax.axhline(rnd, color="k", ls=":", lw=1)
+    ax.annotate("random legal", (0.0, rnd), xycoords=("axes fraction", "data"), size=7, va="bottom")
+    for x, (m_, s_) in enumerate(zip(mean, sem, strict=True)):
+        if np.isfinite(m_):
+            ax.annotate(
+                f"{m_:.2f}",
+                (x - 0.2, m_ + (s_ if np.isfinite(s_) else 0.0)),
+                ha="center",
+                va="bottom",
+                size=7,
+                xytext=(0, 2),
+                textcoords="offset points",
+            )
+
+
+def draw(path, run: dict, config: IPPOConfig, xp, ours: dict, s: int) -> None:
+    fig, axes = paper_plots.figure(1, 3, panel_size=(5.2, 4.2))
+    _curves(axes[0], run, config, s)
+    _heatmap(axes[1], xp, s)
+    _bars(axes[2], ours)
+    paper_plots.save(fig, path)
+
+
+# ----------------------------------------------------------------------------
+
+
+def main(argv=None) -> dict:
+    parser = _common.make_parser(
+        NAME, __doc__.splitlines()[0], default=DEFAULT, full=FULL, full_note=FULL_NOTE
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke test: tiny batches, 2 updates")
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        default=None,
+        help="cross-play episodes per pair and seat order (default 64; --full 128; at least 2)",
+    )
+    parser.add_argument(
+        "--greedy", action="store_true", help="greedy (most probable legal) actions in cross-play"
+    )
+    args = parser.parse_args(argv)
+    if args.quick and args.full:
+        raise SystemExit("--quick and --full exclude each other")
+    level = "quick" if args.quick else "full" if args.full else "default"
+    base = {"quick": QUICK, "default": DEFAULT, "full": FULL}[level]
+    budget = _common.resolve_budget(args, base, base)
+    episodes = SETTINGS[level]["episodes"] if args.episodes is None else args.episodes
+    if episodes < 2:
+        raise SystemExit(f"--episodes={episodes} is not allowed: expected an integer >= 2")
+    config = dataclasses.replace(SETTINGS[level]["config"], num_updates=budget.steps)
+    s = budget.seeds
+    turns = config.num_envs * config.num_steps * config.num_updates
+    print(
+        f"{NAME}: {s} agents per method, {config.num_updates} updates x {config.num_envs} games"
+        f" x {config.num_steps} turns ({turns / 1e6:.2f}M turns per agent), MLP "
+        f"{config.network.hidden_sizes} relu; {2 * s}x{2 * s} cross-play, {episodes} episodes"
+        " per pair and seat order",
+        flush=True,
+    )
+    t0 = time.perf_counter()
+    key = jax.random.PRNGKey(args.seed)
+    seconds = {}
+    run = train(config, s, key)
+    seconds["train"] = time.perf_counter() - t0
+    print(f"trained {2 * s} agents ({seconds['train']:.0f} s)", flush=True)
+    t = time.perf_counter()
+    env = HanabiGame()
+    xp = crossplay(
+        env,
+        config.network,
+        run["params"],
+        None,
+        jax.random.fold_in(key, 2),
+        episodes,
+        greedy=args.greedy,
+    )
+    seconds["crossplay"] = time.perf_counter() - t
+    t = time.perf_counter()
+    rnd = np.asarray(random_legal_scores(jax.random.fold_in(key, 3), RANDOM_GAMES).score, float)
+    seconds["random_legal"] = time.perf_counter() - t
+    total = time.perf_counter() - t0
+    print(f"cross-play done ({seconds['crossplay']:.0f} s)", flush=True)
+    ours = analyse(run, xp, rnd, s)
+    ours["seconds"] = seconds
+    checks = compare(ours)
+    print_details(ours)
+    _common.print_table(f"{PAPER['result']} ({s} agents per method, {total:.0f} s)", checks)
+    summary = _common.summarize(PAPER, REFERENCE, ours, checks, total)
+    cfg = _common.run_config(
+        NAME,
+        argv,
+        args,
+        budget,
+        level=level,
+        game="two-player Hanabi (detente.games.hanabi.HanabiGame over JaxMARL's hanabi): "
+        "5 colours, 5 ranks, hands of 5, 8 information and 3 life tokens; score 0-25, "
+        "bomb-0 (0 after losing the third life)",
+        ippo=dataclasses.asdict(config),
+        methods={
+            "selfplay": "IPPO, one shared policy, OtherPlayEnv whose 120 group elements are all "
+            "the identity (plain self-play)",
+            "other-play": "IPPO on OtherPlayEnv over the 120 colour permutations, an independent "
+            "uniform permutation per agent and episode",
+        },
+        crossplay={
+            "agents": f"{s} self-play then {s} Other-Play agents",
+            "episodes_per_pair_and_seat_order": episodes,
+            "actions": "greedy" if args.greedy else "sampled from each policy",
+            "seat_orders": "both, averaged",
+        },
+        random_legal_games=RANDOM_GAMES,
+        seed_keys="jax.random.split(jax.random.fold_in(PRNGKey(seed), k), seeds), "
+        "k = 0 self-play, 1 Other-Play; fold_in 2 cross-play, 3 random play",
+    )
+    arrays = {
+        "crossplay/returns": xp.returns,
+        "crossplay/sem": xp.sem,
+        "crossplay/seat_returns": xp.seat_returns,
+        "crossplay/mean_length": xp.mean_length,
+        "crossplay/groups": np.array([SHORT[m] for m in METHODS for _ in range(s)]),
+        "random_legal/score": rnd,
+    }
+    for k, m in enumerate(METHODS):
+        for name in ("reward", "entropy"):
+            arrays[f"{SHORT[m].lower()}/{name}"] = run[name][k * s : (k + 1) * s]
+    _common.write_outputs(
+        args.out,
+        summary,
+        cfg,
+        arrays,
+        lambda p: draw(p, run, config, xp, ours, s),
+        f"{NAME}.png",
+    )
+    return summary
+
+
+if __name__ == "__main__":
+    main()

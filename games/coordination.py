@@ -239,6 +239,13 @@ class _LeverBase:
         inv = jnp.argsort(sigma, axis=-1).astype(jnp.int32)
         return Symmetry(obs_perm=self._obs_perm(inv), action_perm=sigma, state_perm=inv)
 
+    def reset(self, key: chex.PRNGKey, params: LeverParams) -> TimeStep:
+        """The start state (no lever pulled yet: the first-round flag in the iterated game), rewards 0; ``key`` unused."""
+        del key
+        _check_params(params, self.num_levers)
+        state = LeverState(last=jnp.full(NUM_AGENTS, -1, jnp.int32), t=jnp.asarray(0, jnp.int32))
+        return self._timestep(state, jnp.zeros(NUM_AGENTS, params.payoffs.dtype), params)
+
     def permute_state(self, state: LeverState, g: Symmetry) -> LeverState:
         """The state ``g.s``: the last levers relabelled by ``g.action_perm`` (-1 stays)."""
         last = jnp.where(state.last >= 0, g.action_perm[jnp.maximum(state.last, 0)], state.last)
@@ -302,13 +309,6 @@ class LeverGame(_LeverBase):
             action_mask=mask,
             info={"step": state.t},
         )
-
-    def reset(self, key: chex.PRNGKey, params: LeverParams) -> TimeStep:
-        """The start state (no lever pulled), rewards 0; ``key`` unused."""
-        del key
-        _check_params(params, self.num_levers)
-        state = LeverState(last=jnp.full(NUM_AGENTS, -1, jnp.int32), t=jnp.asarray(0, jnp.int32))
-        return self._timestep(state, jnp.zeros(NUM_AGENTS, params.payoffs.dtype), params)
 
     def step(
         self, key: chex.PRNGKey, state: LeverState, actions: chex.Array, params: LeverParams
@@ -384,13 +384,6 @@ class IteratedLeverGame(_LeverBase):
             action_mask=mask,
             info={"step": state.t},
         )
-
-    def reset(self, key: chex.PRNGKey, params: LeverParams) -> TimeStep:
-        """The first round (flag set), rewards 0; ``key`` unused."""
-        del key
-        _check_params(params, self.num_levers)
-        state = LeverState(last=jnp.full(NUM_AGENTS, -1, jnp.int32), t=jnp.asarray(0, jnp.int32))
-        return self._timestep(state, jnp.zeros(NUM_AGENTS, params.payoffs.dtype), params)
 
     def step(
         self, key: chex.PRNGKey, state: LeverState, actions: chex.Array, params: LeverParams

@@ -1,4 +1,4 @@
-"""Smoke test of ``paper_figures/hanabi_crossplay.py`` (Hu et al. 2020, https://arxiv.org/abs/2003.02979).
+"""Smoke test of ``paper_figures/hanabi_crossplay.py`` (Hu et al. 2020, arXiv 2003.02979).
 
 The script's ``main`` runs at the ``--quick`` budget (2 self-play and 2
 Other-Play agents, 2 PPO updates of 8 games x 8 turns, 2 cross-play episodes

@@ -36,6 +36,21 @@ from detente.solvers.shaping.mfos import check_es_config
 CONTEXTS = ("both", "within", "across")
 
 
+def check_recurrent_es_config(config) -> None:
+    """The checks shared by the recurrent ES shapers' configs (Shaper, M-FOS in CoinGame):
+    the ES fields, ``embed_size >= 0``, ``inner_steps`` and ``batch_average``."""
+    check_es_config(
+        config, ("inner_episodes", "num_envs", "opponents", "hidden_size", "eval_opponents")
+    )
+    e = config.embed_size
+    if isinstance(e, bool) or not isinstance(e, int) or e < 0:
+        raise bad_value("embed_size", e, "a non-negative integer")
+    if config.inner_steps is not None:
+        check_positive_int("inner_steps", config.inner_steps)
+    if not isinstance(config.batch_average, bool):
+        raise bad_value("batch_average", config.batch_average, "True or False")
+
+
 @dataclasses.dataclass(frozen=True)
 class ShaperConfig:
     """Static configuration of Shaper (hashable: a ``jit`` static argument).
@@ -81,18 +96,8 @@ class ShaperConfig:
     inner_steps: int | None = None
 
     def __post_init__(self):
-        check_es_config(
-            self, ("inner_episodes", "num_envs", "opponents", "hidden_size", "eval_opponents")
-        )
-        if isinstance(self.embed_size, bool) or not isinstance(self.embed_size, int):
-            raise bad_value("embed_size", self.embed_size, "a non-negative integer")
-        if self.embed_size < 0:
-            raise bad_value("embed_size", self.embed_size, "a non-negative integer")
-        if self.inner_steps is not None:
-            check_positive_int("inner_steps", self.inner_steps)
+        check_recurrent_es_config(self)
         check_choice("context", self.context, CONTEXTS)
-        if not isinstance(self.batch_average, bool):
-            raise bad_value("batch_average", self.batch_average, "True or False")
 
     def recurrent_agent(self, env) -> RecurrentAgent:
         """Shaper's policy and memory rules in ``env`` (:func:`shaper_agent`)."""

@@ -84,10 +84,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from detente._checks import bad_value, check_choice, check_positive_int
+from detente._checks import bad_value, check_choice
 from detente.solvers.rl.types import InnerLearner
-from detente.solvers.shaping._shaper_rollout import RecurrentAgent
-from detente.solvers.shaping.mfos import check_es_config
+from detente.solvers.shaping._shaper_rollout import RecurrentAgent, check_recurrent_es_config
 from detente.solvers.shaping.shaper import ShaperResult, make_shaper, train_shaper
 from detente.training import Trainer
 
@@ -150,18 +149,8 @@ class MFOSCoinConfig:
     inner_steps: int | None = None
 
     def __post_init__(self):
-        check_es_config(
-            self, ("inner_episodes", "num_envs", "opponents", "hidden_size", "eval_opponents")
-        )
-        if isinstance(self.embed_size, bool) or not isinstance(self.embed_size, int):
-            raise bad_value("embed_size", self.embed_size, "a non-negative integer")
-        if self.embed_size < 0:
-            raise bad_value("embed_size", self.embed_size, "a non-negative integer")
-        if self.inner_steps is not None:
-            check_positive_int("inner_steps", self.inner_steps)
+        check_recurrent_es_config(self)
         check_choice("summary", self.summary, SUMMARIES)
-        if not isinstance(self.batch_average, bool):
-            raise bad_value("batch_average", self.batch_average, "True or False")
 
     def recurrent_agent(self, env) -> RecurrentAgent:
         """M-FOS's agent in ``env`` (:func:`make_mfos_coin_agent`)."""

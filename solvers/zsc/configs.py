@@ -31,6 +31,14 @@ from detente.solvers.rl.ppo import PPOConfig
 __all__ = ["ZSC_CONFIGS", "zsc_config"]
 
 _LEVER_NET = NetworkConfig(hidden_sizes=(16,))
+_HANABI = IPPOConfig(
+    num_envs=64,
+    num_steps=32,
+    num_updates=5000,
+    share_params=True,
+    network=NetworkConfig(hidden_sizes=(64, 64), activation="relu"),
+    ppo=PPOConfig(lr=1e-3, ent_coef=0.01, minibatches=4, epochs=4),
+)
 _GRU_NET = NetworkConfig(kind="gru", gru_size=16, embed_sizes=(16,), hidden_sizes=(16,))
 
 ZSC_CONFIGS: dict[tuple[str, str], IPPOConfig] = {
@@ -66,6 +74,9 @@ ZSC_CONFIGS: dict[tuple[str, str], IPPOConfig] = {
         network=_GRU_NET,
         ppo=PPOConfig(lr=1e-2, ent_coef=0.1, minibatches=2),
     ),
+    # 5,440 updates (11.1 M steps) in 10 minutes here gave self-play score 4.8 (random 0.0)
+    ("hanabi", "selfplay"): _HANABI,
+    ("hanabi", "other-play"): _HANABI,
 }
 
 

@@ -49,7 +49,7 @@ from detente.env import auto_reset
 from detente.solvers.rl.policy import NetworkConfig, make_policy, policy_step
 from detente.solvers.rl.ppo import PPOConfig, make_optimizer, ppo_learn
 from detente.solvers.rl.types import Transition
-from detente.training import Trainer
+from detente.training import Trainer, raw_key
 
 __all__ = ["IPPOConfig", "IPPOState", "make_ippo", "train_ippo"]
 
@@ -113,13 +113,6 @@ class IPPOState(NamedTuple):
     done: chex.Array
     carry: chex.Array
     key: chex.Array
-
-
-def _raw_key(key: chex.PRNGKey) -> chex.Array:
-    key = jnp.asarray(key) if not hasattr(key, "dtype") else key
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return jax.random.key_data(key)
-    return key
 
 
 def make_ippo(env: Any, config: IPPOConfig, env_params: Any = None) -> Trainer:
@@ -234,7 +227,7 @@ def _build(env: Any, config: IPPOConfig, env_params: Any) -> Trainer:
         }
 
     def init(key: chex.PRNGKey) -> IPPOState:
-        key = _raw_key(key)
+        key = raw_key(key)
         k_net, k_env, key = jax.random.split(key, 3)
         params = jax.lax.map(policy.init, jax.random.split(k_net, num_sets))
         ts = env_reset(jax.random.split(k_env, e), env_params)

@@ -83,9 +83,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from detente._checks import bad_value, check_positive_int
+from detente._checks import bad_value, check_choice, check_positive_int
 from detente.env import TimeStep
-from detente.games.symmetry import Symmetry
+from detente.games.symmetry import SUBGROUPS, Symmetry, generated_group
 
 __all__ = [
     "ACTION_NAMES",
@@ -99,6 +99,7 @@ __all__ = [
     "colour_action_perm",
     "colour_obs_perm",
     "colour_permutations",
+    "colour_subgroup",
     "random_legal_scores",
 ]
 
@@ -548,6 +549,51 @@ class HanabiGame:
         ``state_perm [120, 5] = argsort(sigma_i)``.
         """
         return _colour_group()
+
+    def symmetry_subgroup(self, kind: str, params: HanabiParams = None) -> Symmetry:
+        """A colour subgroup: :func:`colour_subgroup` (``params`` unused).
+
+        Called by :func:`detente.games.symmetry.symmetry_subgroup`.
+        """
+        return colour_subgroup(kind)
+
+
+def colour_subgroup(kind: str) -> Symmetry:
+    """A subgroup of the 120 colour permutations, stacked ``[G]``, identity first.
+
+    Colours ``0..4`` are the corners of a pentagon (:data:`COLOURS` order):
+
+    * ``"trivial"``: the identity alone (``G = 1``);
+    * ``"cyclic"``: the rotations ``c -> c + s mod 5`` (``C_5``, ``G = 5``);
+    * ``"dihedral"``: rotations and reflections ``c -> s - c mod 5``
+      (``D_5``, ``G = 10``);
+    * ``"full"``: every permutation, :meth:`HanabiGame.symmetry_group`
+      (``S_5``, ``G = 120``).
+
+    The smaller ones trade coverage for cost, as the subgroups of Muglich et
+    al. 2022, "Equivariant Networks for Zero-Shot Coordination", NeurIPS,
+    https://arxiv.org/abs/2210.12124 (Sec. 6). Elements are built as in
+    :meth:`HanabiGame.symmetry_group` and generated with
+    :func:`~detente.games.symmetry.generated_group`.
+
+    Raises:
+        ValueError: for an unknown ``kind``.
+    """
+    check_choice("kind", kind, SUBGROUPS)
+    if kind == "full":
+        return _colour_group()
+    c = np.arange(NUM_COLOURS)
+    gens = [c] if kind == "trivial" else [(c + 1) % NUM_COLOURS]
+    if kind == "dihedral":
+        gens.append((-c) % NUM_COLOURS)
+    gens = np.stack(gens).astype(np.int32)
+    state = np.argsort(gens, axis=1).astype(np.int32)
+    stack = Symmetry(
+        obs_perm=jnp.asarray(np.stack([colour_obs_perm(p) for p in state])),
+        action_perm=jnp.asarray(np.stack([colour_action_perm(g) for g in gens])),
+        state_perm=jnp.asarray(state),
+    )
+    return generated_group(stack, max_size=120)
 
 
 @functools.lru_cache(maxsize=1)

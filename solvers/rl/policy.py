@@ -130,6 +130,9 @@ def make_policy(
     check_positive_int("action_dim", action_dim)
     if not isinstance(network, NetworkConfig):
         raise bad_value("network", network, "a NetworkConfig")
+    build = getattr(network, "make_policy", None)
+    if build is not None:  # a spec that builds its own policy (zsc.equivariant.EquivariantNetwork)
+        return build(obs_shape, action_dim)
     n_obs = len(obs_shape)
     features = math.prod(obs_shape)
 

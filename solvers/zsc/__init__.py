@@ -9,17 +9,32 @@
   (:func:`train_other_play`);
 * :mod:`~detente.solvers.zsc.configs`: the default budgets per game and method
   (:func:`zsc_config`);
+* :mod:`~detente.solvers.zsc.symmetrizer` and
+  :mod:`~detente.solvers.zsc.equivariant`: equivariant policies (Muglich et al.
+  2022): the symmetrizer :func:`symmetrize` (a policy averaged over a group,
+  applicable to trained agents through :func:`symmetrized`) and weight-tied
+  equivariant networks (:func:`equivariant_network`), both plain
+  :class:`~detente.solvers.rl.policy.NetworkConfig` specs that every trainer,
+  cross-play and agent file accept;
 * :mod:`~detente.solvers.zsc.agents`: agents saved and loaded without pickle
   (:func:`save_agents`, :func:`load_agents`), so a cross-play matrix
   (:func:`detente.analysis.crossplay.crossplay`) can mix runs and methods.
 
 References: Hu et al. 2020, "Other-Play for Zero-Shot Coordination", ICML,
-https://arxiv.org/abs/2003.02979; de Witt et al. 2020 (IPPO),
+https://arxiv.org/abs/2003.02979; Muglich et al. 2022, "Equivariant Networks for
+Zero-Shot Coordination", NeurIPS, https://arxiv.org/abs/2210.12124; de Witt et al. 2020 (IPPO),
 https://arxiv.org/abs/2011.09533.
 """
 
 from detente.solvers.zsc.agents import AGENTS_FILE, AgentSet, load_agents, save_agents
 from detente.solvers.zsc.configs import ZSC_CONFIGS, zsc_config
+from detente.solvers.zsc.equivariant import (
+    EquivariantActorCritic,
+    EquivariantDense,
+    EquivariantNetwork,
+    equivariant_network,
+    symmetrized,
+)
 from detente.solvers.zsc.other_play import (
     OtherPlayEnv,
     OtherPlayParams,
@@ -35,8 +50,17 @@ from detente.solvers.zsc.selfplay import (
     selfplay_policy,
     train_selfplay,
 )
+from detente.solvers.zsc.symmetrizer import GroupSpec, group_spec, symmetrize
 
 __all__ = [
+    "symmetrized",
+    "symmetrize",
+    "group_spec",
+    "equivariant_network",
+    "GroupSpec",
+    "EquivariantNetwork",
+    "EquivariantDense",
+    "EquivariantActorCritic",
     "AGENTS_FILE",
     "ZSC_CONFIGS",
     "AgentSet",

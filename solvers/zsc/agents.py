@@ -24,6 +24,11 @@ file and both configs::
     agents.params     # leaves [K_sp + K_op, ...]
     agents.names      # ["sp/0", "sp/1", ..., "op/0", ...]
 
+Equivariant agents (:class:`~detente.solvers.zsc.equivariant.EquivariantNetwork`,
+a ``NetworkConfig`` subclass) are saved the same way: the header's network
+object adds ``mode`` and the group's permutations, and a symmetrized view of
+trained agents stores the plain network's parameters.
+
 Nothing is executed when a file is read: the parameter tree is rebuilt from
 the stored network config (``jax.eval_shape`` of the policy's ``init``) and
 the file must match it leaf for leaf.
@@ -46,6 +51,7 @@ import numpy as np
 from detente._checks import bad_value, check_positive_int
 from detente.checkpoint import load_checkpoint, read_checkpoint_info, save_checkpoint
 from detente.solvers.rl.policy import NetworkConfig, make_policy
+from detente.solvers.zsc.equivariant import EquivariantNetwork
 
 __all__ = [
     "AGENTS_FILE",
@@ -94,9 +100,15 @@ class AgentSet(NamedTuple):
 
 
 def network_to_json(network: NetworkConfig) -> dict:
-    """A JSON object of ``network``'s fields (tuples as lists)."""
+    """A JSON object of ``network``'s fields (tuples as lists).
+
+    An :class:`~detente.solvers.zsc.equivariant.EquivariantNetwork` adds
+    ``mode`` and ``group`` (its permutations, so the file is self-contained).
+    """
     if not isinstance(network, NetworkConfig):
         raise bad_value("network", network, "a NetworkConfig")
+    if isinstance(network, EquivariantNetwork):
+        return network.to_json()
     return {
         k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(network).items()
     }
@@ -105,11 +117,16 @@ def network_to_json(network: NetworkConfig) -> dict:
 def network_from_json(obj: Mapping) -> NetworkConfig:
     """The :class:`NetworkConfig` of :func:`network_to_json`'s object.
 
+    An object with ``mode`` or ``group`` gives an
+    :class:`~detente.solvers.zsc.equivariant.EquivariantNetwork`.
+
     Raises:
         ValueError: for an unknown field or a bad value (the config's own checks).
     """
     if not isinstance(obj, Mapping):
         raise bad_value("network", obj, "a JSON object of NetworkConfig fields")
+    if "mode" in obj or "group" in obj:
+        return EquivariantNetwork.from_json(obj)
     fields = {f.name: f for f in dataclasses.fields(NetworkConfig)}
     unknown = sorted(set(obj) - set(fields))
     if unknown:
@@ -153,6 +170,8 @@ def _infer_sizes(network: NetworkConfig, params) -> tuple[int, int]:
     kernels whose shapes differ (the first layer's; a GRU without embedding
     layers has three).
     """
+    if isinstance(network, EquivariantNetwork):  # the group fixes both
+        return network.group.num_features, network.group.num_actions
     got = _specs(params)
     bias = [s for n, (s, _) in got.items() if "'actor_out'" in n and n.endswith("['bias']")]
     if len(bias) != 1 or len(bias[0]) < 2:

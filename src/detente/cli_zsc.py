@@ -99,7 +99,11 @@ METHODS = {
     "selfplay": "IPPO self-play, one policy in both seats (MLP or GRU)",
     "other-play": "Other-Play: self-play with an independent random symmetry per seat "
     "and episode (Hu et al. 2020)",
+    "equivariant": "self-play of a weight-tied equivariant MLP over a symmetry subgroup "
+    "(--group; Muglich et al. 2022), with the game's Other-Play budget",
 }
+# the subgroup an equivariant policy uses when --group is not given (lever: D9, 18 elements)
+DEFAULT_GROUP = {"lever": "dihedral", "iterated-lever": "dihedral", "hanabi": "full"}
 
 
 def list_text() -> str:
@@ -151,6 +155,12 @@ def add_parser(sub) -> None:
         metavar="E",
         help="cross-play episodes per pair and seat order (default: the game's)",
     )
+    t.add_argument(
+        "--group",
+        default=None,
+        metavar="KIND",
+        help="equivariant: the subgroup, trivial|cyclic|dihedral|full (default: the game's)",
+    )
     t.add_argument("--out", default=None, metavar="DIR", help="output folder")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run")
     t.add_argument(
@@ -183,6 +193,13 @@ def add_parser(sub) -> None:
     )
     c.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     c.add_argument("--greedy", action="store_true", help="greedy instead of sampled actions")
+    c.add_argument(
+        "--symmetrize",
+        default=None,
+        metavar="KIND",
+        help="play the agents symmetrized over a subgroup: trivial|cyclic|dihedral|full "
+        "(Muglich et al. 2022's symmetrizer; no retraining)",
+    )
 
 
 def _check_seed(value) -> None:
@@ -198,7 +215,9 @@ def _config(game: str, method: str, overrides: list[str], updates: int | None, n
     from detente.solvers.rl.ppo import PPOConfig
     from detente.solvers.zsc.configs import zsc_config
 
-    base = zsc_config(game, method)
+    # an equivariant policy's self-play objective is the Other-Play objective (its trap
+    # included), so it trains with the Other-Play budget (solvers/zsc/configs.py)
+    base = zsc_config(game, "other-play" if method == "equivariant" else method)
     nested = {"ppo": base.ppo, "network": base.network}
     if network is not None and network != base.network.kind:
         nested["network"] = NetworkConfig(kind=network)
@@ -220,6 +239,28 @@ def _config(game: str, method: str, overrides: list[str], updates: int | None, n
         check_positive_int("--updates", updates)
         values["num_updates"] = updates
     return dataclasses.replace(base, **values, **nested)
+
+
+def _group_kind(args) -> str | None:
+    """The subgroup of an ``equivariant`` run (``--group`` or the game's default), else None."""
+    from detente.games.symmetry import SUBGROUPS
+
+    if args.method != "equivariant":
+        if args.group is not None:
+            raise bad_value("--group", args.group, "only with the equivariant method")
+        return None
+    kind = DEFAULT_GROUP[args.game] if args.group is None else args.group
+    if kind not in SUBGROUPS:
+        raise bad_value("--group", kind, "one of " + ", ".join(SUBGROUPS))
+    return kind
+
+
+def _equivariant(network, env, kind: str, mode: str = "weight-tied"):
+    """``network`` made equivariant over ``env``'s subgroup ``kind`` (weight-tied or symmetrizer)."""
+    from detente.solvers.zsc.equivariant import equivariant_network
+    from detente.solvers.zsc.symmetrizer import group_spec
+
+    return equivariant_network(network, group_spec(env, kind), mode=mode)
 
 
 def _config_json(config) -> dict:
@@ -259,6 +300,7 @@ def _train(args) -> int:
     episodes = spec.episodes if args.episodes is None else args.episodes
     check_positive_int("--episodes", episodes)
     config = _config(args.game, args.method, args.overrides, args.updates, args.network)
+    group = _group_kind(args)
     every = args.checkpoint_every or max(1, config.num_updates // 10)
     check_positive_int("--checkpoint-every", every)
     out = Path(args.out or f"runs/zsc-{args.method}-{args.game}")
@@ -274,6 +316,8 @@ def _train(args) -> int:
         "seed": args.seed,
         "config": _config_json(config),
     }
+    if group is not None:
+        settings["group"] = group
     if ckpt.latest_checkpoint(ckdir) is not None:
         if not args.resume:
             raise ValueError(
@@ -288,6 +332,8 @@ def _train(args) -> int:
             )
 
     env, env_params = spec.build()
+    if group is not None:
+        config = dataclasses.replace(config, network=_equivariant(config.network, env, group))
     train_env, train_params = (
         other_play_env(env, None, env_params) if args.method == "other-play" else (env, env_params)
     )
@@ -467,10 +513,20 @@ def _crossplay(args) -> int:
     episodes = GAMES[game].episodes if args.episodes is None else args.episodes
     check_positive_int("--episodes", episodes)
     env, env_params = GAMES[game].build()
+    network = agents.network
+    if args.symmetrize is not None:
+        from detente.games.symmetry import SUBGROUPS
+        from detente.solvers.zsc.equivariant import EquivariantNetwork
+
+        if args.symmetrize not in SUBGROUPS:
+            raise bad_value("--symmetrize", args.symmetrize, "one of " + ", ".join(SUBGROUPS))
+        if isinstance(network, EquivariantNetwork):
+            raise bad_value("--symmetrize", args.symmetrize, "agents with a plain network")
+        network = _equivariant(network, env, args.symmetrize, mode="symmetrizer")
     t0 = time.perf_counter()
     xp = crossplay(
         env,
-        agents.network,
+        network,
         agents.params,
         None,
         jax.random.PRNGKey(args.seed),
@@ -488,6 +544,7 @@ def _crossplay(args) -> int:
         "agents": agents.num_agents,
         "wall_time_s": wall,
         "greedy": args.greedy,
+        "symmetrize": args.symmetrize,
         **_crossplay_json(xp, agents.names),
         "by_run": to_jsonable(
             {

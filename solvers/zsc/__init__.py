@@ -16,13 +16,19 @@
   equivariant networks (:func:`equivariant_network`), both plain
   :class:`~detente.solvers.rl.policy.NetworkConfig` specs that every trainer,
   cross-play and agent file accept;
+* :mod:`~detente.solvers.zsc.ers` and :mod:`~detente.solvers.zsc.ers_maps`:
+  expected-return symmetries (Muglich et al. 2025): :func:`discover_ers` learns
+  observation/action permutations from a pool of self-play agents and keeps a
+  set whose generated group preserves the pool's returns;
+  :func:`train_ers_other_play` is Other-Play with them;
 * :mod:`~detente.solvers.zsc.agents`: agents saved and loaded without pickle
   (:func:`save_agents`, :func:`load_agents`), so a cross-play matrix
   (:func:`detente.analysis.crossplay.crossplay`) can mix runs and methods.
 
 References: Hu et al. 2020, "Other-Play for Zero-Shot Coordination", ICML,
 https://arxiv.org/abs/2003.02979; Muglich et al. 2022, "Equivariant Networks for
-Zero-Shot Coordination", NeurIPS, https://arxiv.org/abs/2210.12124; de Witt et al. 2020 (IPPO),
+Zero-Shot Coordination", NeurIPS, https://arxiv.org/abs/2210.12124; Muglich, Forkel, van der Pol and Foerster 2025,
+"Expected Return Symmetries", ICLR, https://arxiv.org/abs/2502.01711; de Witt et al. 2020 (IPPO),
 https://arxiv.org/abs/2011.09533.
 """
 
@@ -34,6 +40,16 @@ from detente.solvers.zsc.equivariant import (
     EquivariantNetwork,
     equivariant_network,
     symmetrized,
+)
+from detente.solvers.zsc.ers import ERSConfig, ERSResult, discover_ers, train_ers_other_play
+from detente.solvers.zsc.ers_maps import (
+    SoftMap,
+    closure_penalty,
+    invertibility_penalty,
+    make_ers_objective,
+    map_of_symmetry,
+    symmetry_of_map,
+    word_sampler,
 )
 from detente.solvers.zsc.other_play import (
     OtherPlayEnv,
@@ -53,6 +69,17 @@ from detente.solvers.zsc.selfplay import (
 from detente.solvers.zsc.symmetrizer import GroupSpec, group_spec, symmetrize
 
 __all__ = [
+    "word_sampler",
+    "train_ers_other_play",
+    "symmetry_of_map",
+    "map_of_symmetry",
+    "make_ers_objective",
+    "invertibility_penalty",
+    "discover_ers",
+    "closure_penalty",
+    "SoftMap",
+    "ERSResult",
+    "ERSConfig",
     "symmetrized",
     "symmetrize",
     "group_spec",

@@ -41,7 +41,15 @@ from detente.solvers.zsc.equivariant import (
     equivariant_network,
     symmetrized,
 )
-from detente.solvers.zsc.ers import ERSConfig, ERSResult, discover_ers, train_ers_other_play
+from detente.solvers.zsc.ers import (
+    ERSConfig,
+    ERSResult,
+    discover_ers,
+    ers_group,
+    load_symmetries,
+    save_symmetries,
+    train_ers_other_play,
+)
 from detente.solvers.zsc.ers_maps import (
     SoftMap,
     closure_penalty,
@@ -69,6 +77,9 @@ from detente.solvers.zsc.selfplay import (
 from detente.solvers.zsc.symmetrizer import GroupSpec, group_spec, symmetrize
 
 __all__ = [
+    "load_symmetries",
+    "save_symmetries",
+    "ers_group",
     "word_sampler",
     "train_ers_other_play",
     "symmetry_of_map",

@@ -68,7 +68,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
+import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import chex
@@ -76,6 +79,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 from detente._checks import bad_value, check_choice, check_positive_int
 from detente.games.symmetry import Symmetry, generated_group
@@ -98,7 +103,18 @@ from detente.solvers.zsc.ers_maps import (
 )
 from detente.solvers.zsc.other_play import train_other_play
 
-__all__ = ["ERSConfig", "ERSResult", "discover_ers", "train_ers_other_play"]
+__all__ = [
+    "SYMMETRIES_FILE",
+    "ERSConfig",
+    "ERSResult",
+    "discover_ers",
+    "ers_group",
+    "load_symmetries",
+    "save_symmetries",
+    "train_ers_other_play",
+]
+
+SYMMETRIES_FILE = "symmetries.safetensors"  # what `detente zsc train ers-discover` writes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -524,6 +540,43 @@ def _closure(obs, act, kept, score, base) -> np.ndarray:
 # Other-Play with the discovered symmetries
 
 
+def ers_group(
+    symmetries: Symmetry | ERSResult, max_group_size: int = 4096, word_length: int = 256
+) -> Symmetry | Callable[[chex.PRNGKey, Any], Symmetry]:
+    """What Other-Play samples from: the group the discovered maps generate.
+
+    Other-Play's independent per-seat draws assume a group, so the kept maps
+    are closed under composition first: the generated group, stacked
+    (:func:`~detente.games.symmetry.generated_group`), when it has at most
+    ``max_group_size`` elements, else a sampler of :func:`word_sampler` words
+    of ``word_length`` steps (the lever game's ``S_9`` on the nine 1.0-levers).
+
+    Args:
+        symmetries: :attr:`ERSResult.symmetries` (or the result itself); at
+            least one map.
+        max_group_size: the largest group stacked.
+        word_length: random-walk length beyond that.
+
+    Returns:
+        A stacked :class:`Symmetry` or a sampler ``(key, env_params) -> Symmetry``,
+        either accepted by :func:`~detente.solvers.zsc.other_play.other_play_env`.
+
+    Raises:
+        ValueError: naming ``symmetries`` if there is no map.
+    """
+    if isinstance(symmetries, ERSResult):
+        symmetries = symmetries.symmetries
+    if not isinstance(symmetries, Symmetry) or jnp.ndim(symmetries.action_perm) != 2:
+        raise bad_value("symmetries", type(symmetries).__name__, "a stacked Symmetry [S]")
+    if symmetries.action_perm.shape[0] == 0:
+        raise bad_value("symmetries", "0 maps", "at least one discovered map")
+    gens = _as_symmetry(*_rows(symmetries))
+    try:  # the maps are bijections (linear assignment), so only the order can fail here
+        return generated_group(gens, max_group_size)
+    except ValueError:
+        return word_sampler(gens, word_length)
+
+
 def train_ers_other_play(
     keys: chex.Array,
     env: Any,
@@ -537,9 +590,7 @@ def train_ers_other_play(
 ) -> tuple[IPPOState, dict]:
     """Other-Play (Hu et al. 2020) with discovered expected-return symmetries in place of known ones.
 
-    The kept maps are closed under composition first (module docstring): the
-    generated group, stacked, when it has at most ``max_group_size``
-    elements, else :func:`word_sampler` words of ``word_length`` steps. Then
+    The kept maps are closed under composition first (:func:`ers_group`), then
     :func:`~detente.solvers.zsc.other_play.train_other_play`.
 
     Args:
@@ -559,15 +610,47 @@ def train_ers_other_play(
     Raises:
         ValueError: naming ``symmetries`` if there is no map.
     """
-    if isinstance(symmetries, ERSResult):
-        symmetries = symmetries.symmetries
+    group = ers_group(symmetries, max_group_size, word_length)
+    return train_other_play(keys, env, config, env_params, group, compiler_options=compiler_options)
+
+
+# ----------------------------------------------------------------------------
+# Files (safetensors, no pickle)
+
+
+def save_symmetries(path: str | os.PathLike, symmetries: Symmetry, metadata: Mapping | None = None):
+    """Write discovered maps (``obs_perm [S, D]``, ``action_perm [S, A]``) to a safetensors file.
+
+    ``state_perm`` is not stored (discovered maps act on observations and
+    actions only). ``metadata`` (JSON-serialisable) is stored in the header.
+    """
     if not isinstance(symmetries, Symmetry) or jnp.ndim(symmetries.action_perm) != 2:
         raise bad_value("symmetries", type(symmetries).__name__, "a stacked Symmetry [S]")
-    if symmetries.action_perm.shape[0] == 0:
-        raise bad_value("symmetries", "0 maps", "at least one discovered map")
-    gens = _as_symmetry(*_rows(symmetries))
-    try:  # the maps are bijections (linear assignment), so only the order can fail here
-        group: Any = generated_group(gens, max_group_size)
-    except ValueError:
-        group = word_sampler(gens, word_length)
-    return train_other_play(keys, env, config, env_params, group, compiler_options=compiler_options)
+    arrays = {
+        "obs_perm": np.ascontiguousarray(symmetries.obs_perm, np.int32),
+        "action_perm": np.ascontiguousarray(symmetries.action_perm, np.int32),
+    }
+    save_file(arrays, str(path), metadata={"metadata": json.dumps(dict(metadata or {}))})
+
+
+def load_symmetries(path: str | os.PathLike) -> tuple[Symmetry, dict]:
+    """Read :func:`save_symmetries`' file (or a folder holding :data:`SYMMETRIES_FILE`).
+
+    Returns:
+        ``(symmetries [S], metadata)``.
+
+    Raises:
+        ValueError: naming the path if it is missing or not a symmetries file.
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / SYMMETRIES_FILE
+    if not p.is_file():
+        raise bad_value("symmetries", str(path), f"a {SYMMETRIES_FILE} file or a folder with one")
+    try:
+        with safe_open(str(p), framework="numpy") as f:
+            meta = json.loads((f.metadata() or {}).get("metadata", "{}"))
+            obs, act = f.get_tensor("obs_perm"), f.get_tensor("action_perm")
+    except Exception as e:  # a corrupt or foreign file
+        raise bad_value("symmetries", str(path), f"a symmetries file ({e})") from None
+    return _as_symmetry(obs, act), meta

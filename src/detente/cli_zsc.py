@@ -101,6 +101,10 @@ METHODS = {
     "and episode (Hu et al. 2020)",
     "equivariant": "self-play of a weight-tied equivariant MLP over a symmetry subgroup "
     "(--group; Muglich et al. 2022), with the game's Other-Play budget",
+    "ers-discover": "learn expected-return symmetries from the agents of a self-play run "
+    "(--pool RUN; --set ERSConfig fields; Muglich et al. 2025); writes symmetries.safetensors",
+    "ers-op": "Other-Play with the symmetries of an ers-discover run (--symmetries DIR) "
+    "in place of the game's own",
 }
 # the subgroup an equivariant policy uses when --group is not given (lever: D9, 18 elements)
 DEFAULT_GROUP = {"lever": "dihedral", "iterated-lever": "dihedral", "hanabi": "full"}
@@ -161,6 +165,15 @@ def add_parser(sub) -> None:
         metavar="KIND",
         help="equivariant: the subgroup, trivial|cyclic|dihedral|full (default: the game's)",
     )
+    t.add_argument(
+        "--pool", default=None, metavar="RUN", help="ers-discover: a self-play run's folder"
+    )
+    t.add_argument(
+        "--symmetries",
+        default=None,
+        metavar="DIR",
+        help="ers-op: an ers-discover folder (or its symmetries.safetensors)",
+    )
     t.add_argument("--out", default=None, metavar="DIR", help="output folder")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run")
     t.add_argument(
@@ -217,7 +230,7 @@ def _config(game: str, method: str, overrides: list[str], updates: int | None, n
 
     # an equivariant policy's self-play objective is the Other-Play objective (its trap
     # included), so it trains with the Other-Play budget (solvers/zsc/configs.py)
-    base = zsc_config(game, "other-play" if method == "equivariant" else method)
+    base = zsc_config(game, "other-play" if method in ("equivariant", "ers-op") else method)
     nested = {"ppo": base.ppo, "network": base.network}
     if network is not None and network != base.network.kind:
         nested["network"] = NetworkConfig(kind=network)
@@ -294,8 +307,15 @@ def _train(args) -> int:
         raise bad_value("method", args.method, "one of " + ", ".join(METHODS))
     if args.game not in GAMES:
         raise bad_value("--game", args.game, "one of " + ", ".join(GAMES))
-    check_positive_int("--seeds", args.seeds)
+    for flag, method in (("pool", "ers-discover"), ("symmetries", "ers-op")):
+        if getattr(args, flag) is not None and args.method != method:
+            raise bad_value(f"--{flag}", getattr(args, flag), f"only with the {method} method")
+        if getattr(args, flag) is None and args.method == method:
+            raise bad_value(f"--{flag}", None, f"a folder (required by {method})")
     _check_seed(args.seed)
+    if args.method == "ers-discover":
+        return _ers_discover(args)
+    check_positive_int("--seeds", args.seeds)
     spec = GAMES[args.game]
     episodes = spec.episodes if args.episodes is None else args.episodes
     check_positive_int("--episodes", episodes)
@@ -318,6 +338,13 @@ def _train(args) -> int:
     }
     if group is not None:
         settings["group"] = group
+    if args.symmetries is not None:
+        from detente.solvers.zsc.ers import ers_group, load_symmetries
+
+        symmetries, ers_meta = load_symmetries(args.symmetries)
+        if ers_meta.get("game") != args.game:
+            raise bad_value("--symmetries", args.symmetries, f"maps discovered in {args.game}")
+        settings["symmetries"] = str(Path(args.symmetries).resolve())
     if ckpt.latest_checkpoint(ckdir) is not None:
         if not args.resume:
             raise ValueError(
@@ -334,9 +361,12 @@ def _train(args) -> int:
     env, env_params = spec.build()
     if group is not None:
         config = dataclasses.replace(config, network=_equivariant(config.network, env, group))
-    train_env, train_params = (
-        other_play_env(env, None, env_params) if args.method == "other-play" else (env, env_params)
-    )
+    if args.method == "other-play":
+        train_env, train_params = other_play_env(env, None, env_params)
+    elif args.method == "ers-op":
+        train_env, train_params = other_play_env(env, ers_group(symmetries), env_params)
+    else:
+        train_env, train_params = env, env_params
     trainer = vmap_trainer(make_selfplay(train_env, config, train_params), args.seeds)
     partial.mkdir(parents=True, exist_ok=True)
     write_json(partial / "config.json", {"command": "zsc train", **settings, "episodes": episodes})
@@ -403,6 +433,65 @@ def _train(args) -> int:
     _finish(out, write)
     shutil.rmtree(partial, ignore_errors=True)
     _print(summary, out, label)
+    return 0
+
+
+def _ers_discover(args) -> int:
+    """``detente zsc train ers-discover --pool RUN``: maps learned from a self-play pool."""
+    import jax
+    import numpy as np
+
+    from detente.io import to_jsonable, write_json
+    from detente.solvers.zsc.agents import load_agents
+    from detente.solvers.zsc.ers import SYMMETRIES_FILE, ERSConfig, discover_ers, save_symmetries
+
+    config = ERSConfig(**parse_overrides(ERSConfig, args.overrides, "--set"))
+    if args.updates is not None:
+        raise bad_value("--updates", args.updates, "not with ers-discover (use --set num_steps=N)")
+    agents = load_agents(args.pool)
+    game = agents.metadata[0].get("game")
+    if game != args.game:
+        raise bad_value("--pool", args.pool, f"a run of --game {args.game} (it is {game})")
+    out = Path(args.out or f"runs/zsc-ers-{args.game}")
+    if out.exists() and not out.is_dir():
+        raise bad_value("--out", str(out), "a folder path (a file of that name exists)")
+    env, env_params = GAMES[args.game].build()
+    t0 = time.perf_counter()
+    res = discover_ers(
+        jax.random.PRNGKey(args.seed), env, agents.network, agents.params, config, env_params
+    )
+    wall = time.perf_counter() - t0
+    act = np.asarray(res.symmetries.action_perm)
+    summary = {
+        "method": "ers-discover",
+        "game": args.game,
+        "pool": str(Path(args.pool).resolve()),
+        "pool_agents": agents.num_agents,
+        "pool_used": int(np.sum(res.pool)),
+        "maps_learned": int(res.kept.size),
+        "maps_valid": int(np.sum(res.valid)),
+        "maps_kept": int(act.shape[0]),
+        "kept_action_perms": act.tolist(),
+        "fixed_actions": [np.flatnonzero(a == np.arange(a.size)).tolist() for a in act],
+        "objective": to_jsonable(res.objective),
+        "baseline": to_jsonable(res.baseline),
+        "group_checked": res.group_checked,
+        "group_closed": res.group_closed,
+        "wall_time_s": wall,
+    }
+    settings = {"game": args.game, "pool": summary["pool"], "seed": args.seed}
+    settings["config"] = _config_json(config)
+
+    def write(tmp: Path):
+        write_json(tmp / "summary.json", summary)
+        write_json(tmp / "config.json", {"command": "zsc train ers-discover", **settings})
+        save_symmetries(tmp / SYMMETRIES_FILE, res.symmetries, settings)
+
+    _finish(out, write)
+    print(f"detente zsc ers-discover {args.game}: {agents.num_agents} pool agents")
+    print(f"  maps kept   {summary['maps_kept']} of {summary['maps_learned']} learned")
+    print(f"  checked     {res.group_checked} elements of their group")
+    print(f"wrote {out}/")
     return 0
 
 

@@ -1,9 +1,11 @@
-"""``detente zsc train equivariant`` and ``detente zsc crossplay --symmetrize``.
+"""``detente zsc train equivariant|ers-discover|ers-op`` and ``detente zsc crossplay --symmetrize``.
 
 Known values: a weight-tied equivariant lever policy gives the nine 1.0-levers equal
 probability (exact equivariance under the cyclic subgroup); the cross-play matrix of
 symmetrized agents matches the exact lever value of their symmetrized policies
 (Muglich et al. 2022, https://arxiv.org/abs/2210.12124; lever game of Hu et al. 2020).
+The expected-return-symmetry commands are checked for their files and plumbing at a tiny
+budget; their lever-game acceptance is tested in ``tests/test_ers.py``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from detente.games.coordination import LeverGame, lever_value
 from detente.solvers.rl.policy import make_policy
 from detente.solvers.zsc.agents import load_agents
 from detente.solvers.zsc.equivariant import EquivariantNetwork, symmetrized
+from detente.solvers.zsc.ers import load_symmetries
 from detente.solvers.zsc.selfplay import action_probs
 from detente.solvers.zsc.symmetrizer import group_spec
 
@@ -48,6 +51,12 @@ def runs(tmp_path_factory):
         (["train", "equivariant", "--group", "octahedral"], "--group='octahedral'"),
         (["crossplay", "RUN_SP", "--symmetrize", "foo"], "--symmetrize='foo'"),
         (["crossplay", "RUN_EQ", "--symmetrize", "cyclic"], "a plain network"),
+        (["train", "selfplay", "--pool", "RUN_SP"], "only with the ers-discover method"),
+        (["train", "ers-discover"], "--pool=None"),
+        (["train", "ers-discover", "--pool", "RUN_SP", "--set", "lr=-1"], "lr=-1"),
+        (["train", "ers-discover", "--pool", "RUN_SP", "--game", "hanabi"], "--pool="),
+        (["train", "ers-op"], "--symmetries=None"),
+        (["train", "ers-op", "--symmetries", "nowhere"], "symmetries='nowhere'"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(runs, argv, needle, capsys, tmp_path):
@@ -89,3 +98,23 @@ def test_symmetrized_crossplay_matches_the_exact_lever_value(runs, tmp_path, cap
     got, sem = np.asarray(s["matrix"]["returns"]), np.asarray(s["matrix"]["sem"])
     assert np.all(np.abs(got - exact) <= 5 * sem + 1e-3), (got, exact, sem)
     assert "self-play" in capsys.readouterr().out
+
+
+def test_ers_discover_then_ers_op(runs, tmp_path, capsys):
+    found = tmp_path / "ers"
+    argv = ["zsc", "train", "ers-discover", "--pool", str(runs / "sp"), "--quiet"]
+    assert main([*argv, "--set", "num_maps=4", "--set", "num_steps=5", "--out", str(found)]) == 0
+    s = json.loads((found / "summary.json").read_text())
+    maps, meta = load_symmetries(found)
+    act = np.asarray(maps.action_perm)
+    assert meta["game"] == "lever" and s["maps_learned"] == 4
+    assert act.tolist() == s["kept_action_perms"] and act.shape[0] == s["maps_kept"]
+    assert all(sorted(a) == list(range(10)) for a in act.tolist())  # bijections
+    if act.shape[0] == 0:
+        pytest.skip("no map kept at this tiny budget: nothing for ers-op to train with")
+    op = tmp_path / "ers-op"
+    argv = ["zsc", "train", "ers-op", "--symmetries", str(found), *TINY, "--out", str(op)]
+    assert main(argv) == 0
+    config = json.loads((op / "config.json").read_text())
+    assert config["symmetries"] == str(found.resolve())
+    assert json.loads((op / "summary.json").read_text())["method"] == "ers-op"

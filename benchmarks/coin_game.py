@@ -28,14 +28,12 @@ Example:
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-from _machine import load_average, machine_facts
+from _machine import load_average, machine_facts, time_alternating, time_call
 
 from detente.io import write_json
 
@@ -101,12 +99,6 @@ def jaxmarl_program(batch: int, steps: int):
     return jax.jit(jax.vmap(rollout)), keys
 
 
-def _time(fn, keys) -> float:
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(keys))
-    return time.perf_counter() - t0
-
-
 def measure(batch: int, steps: int, repeats: int, with_jaxmarl: bool) -> dict:
     builders = {
         "detente": detente_program,
@@ -117,9 +109,7 @@ def measure(batch: int, steps: int, repeats: int, with_jaxmarl: bool) -> dict:
     progs, res = {}, {}
     for name, build in builders.items():
         fn, keys = build(batch, steps)
-        t0 = time.perf_counter()
-        rew, obs = jax.block_until_ready(fn(keys))
-        first = time.perf_counter() - t0
+        (rew, obs), first = time_call(fn, keys)
         progs[name] = (fn, keys)
         res[name] = {
             "first_call_s": first,
@@ -127,19 +117,7 @@ def measure(batch: int, steps: int, repeats: int, with_jaxmarl: bool) -> dict:
             "mean_obs_sum_per_step": (obs.mean(0) / steps).tolist(),
             "times_s": [],
         }
-    load = load_average()
-    for _ in range(repeats):  # alternate, so that load changes weigh on both
-        for name, (fn, keys) in progs.items():
-            res[name]["times_s"].append(_time(fn, keys))
-    for r in res.values():
-        best, med = min(r["times_s"]), statistics.median(r["times_s"])
-        r.update(
-            best_s=best,
-            median_s=med,
-            steps_per_s=batch * steps / best,
-            median_steps_per_s=batch * steps / med,
-            compile_s=max(r["first_call_s"] - med, 0.0),
-        )
+    load = time_alternating(progs, res, repeats, batch * steps)
     if "jaxmarl" in res:
         for name in ("detente", "detente_jaxmarl_rng"):
             r, j = res[name], res["jaxmarl"]

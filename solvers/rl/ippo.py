@@ -69,6 +69,25 @@ class IPPOConfig:
         network: MLP or GRU (categorical actions).
         share_params: one parameter set for all agents (their data pooled)
             instead of one per agent.
+        turn_based: learn only from the acting agent's rows (needs
+            ``share_params``; an MLP only: a recurrent policy, which needs
+            whole sequences, learns from every row as with ``False``, so a
+            config may switch networks freely). For turn-based games such as
+            Hanabi, where at each step one agent chooses and the others'
+            masks allow a single action (the no-op): a row with one legal
+            action has log-probability 0 and entropy 0 under the masked
+            policy, so it adds nothing to the policy gradient. GAE still
+            runs over every agent's whole trajectory (the waiting steps'
+            shared rewards and values flow into the advantages and value
+            targets, unchanged); then each PPO update uses, per environment
+            step, only the row of the agent with the most legal actions
+            (the first such agent on a tie), ``E * T`` rows instead of
+            ``N * E * T``: a fixed-size gather, about ``N`` times less work.
+            The critic is then trained at acting observations only. Losses
+            and advantage standardisation are over those rows; the metric
+            ``multi_actor_frac`` is the fraction of steps where more than
+            one agent had a choice (0 in a turn-based game; the other
+            choosers' rows are not learnt from).
     """
 
     num_envs: int = 16
@@ -77,6 +96,7 @@ class IPPOConfig:
     ppo: PPOConfig = PPOConfig()
     network: NetworkConfig = NetworkConfig()
     share_params: bool = False
+    turn_based: bool = False
 
     def __post_init__(self):
         for name in ("num_envs", "num_steps", "num_updates"):
@@ -89,6 +109,10 @@ class IPPOConfig:
             raise bad_value("network.continuous", True, "False (environment actions are discrete)")
         if not isinstance(self.share_params, bool):
             raise bad_value("share_params", self.share_params, "True or False")
+        if not isinstance(self.turn_based, bool):
+            raise bad_value("turn_based", self.turn_based, "True or False")
+        if self.turn_based and not self.share_params:
+            raise bad_value("turn_based", True, "False unless share_params=True")
 
 
 class IPPOState(NamedTuple):
@@ -139,7 +163,7 @@ def make_ippo(env: Any, config: IPPOConfig, env_params: Any = None) -> Trainer:
           ``other_coin``), ``k_i`` its mean per step; and for each parameter
           set ``l``: ``loss_l``, ``policy_loss_l``, ``value_loss_l``,
           ``entropy_l``, ``approx_kl_l``, ``clip_frac_l`` (averages over the
-          update's optimiser steps);
+          update's optimiser steps); with ``turn_based`` (MLP), ``multi_actor_frac``;
         * ``evaluate(state) -> dict``: a fresh rollout of ``num_envs x
           num_steps`` from new episodes (key ``fold_in(state.key, ...)``,
           state unchanged): ``"mean_reward"`` ``[N]`` per step, each
@@ -175,6 +199,9 @@ def _build(env: Any, config: IPPOConfig, env_params: Any) -> Trainer:
     num_sets = 1 if config.share_params else n
     rows = (n if config.share_params else 1) * e
     samples = rows if config.network.recurrent else rows * t
+    turn_based = config.turn_based and not config.network.recurrent
+    if turn_based:  # one acting row per environment step
+        samples = e * t
     if samples % config.ppo.minibatches:
         what = "environments" if config.network.recurrent else "samples (envs x steps)"
         raise bad_value(
@@ -242,7 +269,20 @@ def _build(env: Any, config: IPPOConfig, env_params: Any) -> Trainer:
             key=key,
         )
 
-    def learn(params, opt_state, transitions, last_value, key, reset, carry):
+    def acting_rows(mask):
+        """``[T, N, E, A]`` masks -> ``([1, E * T]`` rows of the pooled batch, multi-actor frac)``.
+
+        The pooled MLP batch holds step ``t`` of agent ``i`` in environment
+        ``j`` at row ``(i * E + j) * T + t``; the acting agent has the most
+        legal actions.
+        """
+        legal = jnp.sum(mask, axis=-1)  # [T, N, E]
+        actor = jnp.argmax(legal, axis=1)  # [T, E]
+        idx = (actor * e + jnp.arange(e)) * t + jnp.arange(t)[:, None]  # [T, E]
+        multi = jnp.mean(jnp.sum(legal > 1, axis=1) > 1, dtype=jnp.float32)
+        return idx.T.reshape(1, e * t).astype(jnp.int32), multi
+
+    def learn(params, opt_state, transitions, last_value, key, reset, carry, rows):
         return ppo_learn(
             policy,
             config.ppo,
@@ -254,6 +294,7 @@ def _build(env: Any, config: IPPOConfig, env_params: Any) -> Trainer:
             key,
             reset=reset,
             carry=carry,
+            rows=rows,
         )
 
     def step(state: IPPOState) -> tuple[IPPOState, dict]:
@@ -282,6 +323,7 @@ def _build(env: Any, config: IPPOConfig, env_params: Any) -> Trainer:
             data, data_reset, data_last, data_carry = jax.tree_util.tree_map(
                 pool, (data, data_reset, data_last, data_carry)
             )
+        data_rows, multi = acting_rows(traj.action_mask) if turn_based else (None, None)
         params, opt_state, upd = jax.vmap(learn)(
             state.params,
             state.opt_state,
@@ -290,8 +332,11 @@ def _build(env: Any, config: IPPOConfig, env_params: Any) -> Trainer:
             k_upd,
             data_reset,
             data_carry,
+            data_rows,
         )
         metrics = {f"reward_{i}": traj.reward[:, i].mean() for i in range(n)}
+        if turn_based:
+            metrics["multi_actor_frac"] = multi
         for k, v in agent_info(info).items():
             metrics.update({f"{k}_{i}": v[i] for i in range(n)})
         for name, v in upd.aux._asdict().items():

@@ -301,11 +301,13 @@ def ppo_update(
     *,
     epochs: int,
     minibatches: int,
+    rows: chex.Array | None = None,
 ) -> tuple[Any, Any, PPOUpdateInfo]:
     """``epochs`` passes over ``batch`` in shuffled minibatches, one optimiser step each.
 
-    Each epoch draws a permutation of the ``B`` rows of ``batch`` and splits
-    it into ``minibatches`` equal parts; every row is used once per epoch.
+    Each epoch draws a permutation of the ``B`` rows of ``batch`` (or of the
+    ``R`` entries of ``rows``) and splits it into ``minibatches`` equal
+    parts; every row is used once per epoch.
     For a recurrent policy, pass sequences with the environment axis leading
     (``[E, T, ...]``) so minibatches split environments, not time.
     Everything is ``lax.scan``; call it inside ``jit`` (``optimizer`` and
@@ -321,13 +323,19 @@ def ppo_update(
         key: PRNG key for the permutations.
         epochs: passes over the batch.
         minibatches: optimiser steps per pass.
+        rows: optional ``[R]`` int indices into ``B``, the only rows used
+            (e.g. the acting seat's rows of a turn-based game); each
+            minibatch gathers its ``R / minibatches`` rows straight from
+            ``batch``, so the subset costs no extra copy. ``None``: all
+            ``B`` rows (the numbers do not depend on whether this argument
+            exists).
 
     Returns:
         ``(params, opt_state, PPOUpdateInfo)``.
 
     Raises:
-        ValueError: if ``B`` is not a multiple of ``minibatches`` or leaves
-            disagree on ``B``.
+        ValueError: if ``B`` (or ``R``) is not a multiple of ``minibatches``,
+            leaves disagree on ``B``, or ``rows`` is not one-dimensional.
     """
     check_positive_int("epochs", epochs)
     check_positive_int("minibatches", minibatches)
@@ -335,8 +343,13 @@ def ppo_update(
     if len(sizes) != 1:
         raise bad_value("batch leading sizes", sorted(sizes), "one common leading axis B")
     (size,) = sizes
+    if rows is not None:
+        if jnp.ndim(rows) != 1:
+            raise bad_value("rows.shape", jnp.shape(rows), "[R], one axis of row indices")
+        size = int(jnp.shape(rows)[0])
     if size % minibatches:
-        raise bad_value("minibatches", minibatches, f"a divisor of the batch's leading size {size}")
+        what = "the number of rows" if rows is not None else "the batch's leading size"
+        raise bad_value("minibatches", minibatches, f"a divisor of {what} {size}")
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
     def sgd_step(carry, minibatch):
@@ -348,12 +361,14 @@ def ppo_update(
 
     # [epochs * minibatches, B / minibatches] row indices: a permutation per epoch, cut in parts
     perms = jax.vmap(lambda k: jax.random.permutation(k, size))(jax.random.split(key, epochs))
-    rows = perms.reshape(epochs * minibatches, size // minibatches)
+    parts = perms.reshape(epochs * minibatches, size // minibatches)
+    if rows is not None:
+        parts = jnp.asarray(rows)[parts]
 
     def step(carry, idx):
         return sgd_step(carry, jax.tree_util.tree_map(lambda x: x[idx], batch))
 
-    (params, opt_state), (loss, aux, gnorm) = jax.lax.scan(step, (params, opt_state), rows)
+    (params, opt_state), (loss, aux, gnorm) = jax.lax.scan(step, (params, opt_state), parts)
     mean = lambda x: jnp.mean(x, axis=0)
     info = PPOUpdateInfo(
         loss=mean(loss), aux=jax.tree_util.tree_map(mean, aux), grad_norm=mean(gnorm)
@@ -500,12 +515,16 @@ def ppo_learn(
     *,
     reset: chex.Array | None = None,
     carry: chex.Array | None = None,
+    rows: chex.Array | None = None,
 ) -> tuple[Any, Any, PPOUpdateInfo]:
     """One PPO update of ``policy`` on ``E`` parallel rollouts of ``T`` steps.
 
     :func:`make_ppo_batch` (GAE with ``config.gamma`` and
     ``config.gae_lambda``), then :func:`ppo_update` with
     :func:`make_ppo_loss` (``config.epochs`` x ``config.minibatches``).
+    With ``rows``, GAE still runs over every step (advantages and value
+    targets are those of the full rollouts), and the update uses only the
+    chosen steps.
 
     Args:
         policy: the policy that acted.
@@ -519,10 +538,18 @@ def ppo_learn(
         key: PRNG key for the minibatch permutations.
         reset: see :func:`make_ppo_batch`.
         carry: see :func:`make_ppo_batch`.
+        rows: optional ``[R]`` indices of the steps to learn from, step
+            ``(e, t)`` being row ``e * T + t`` (MLP policies only: a
+            recurrent policy needs whole sequences).
 
     Returns:
         ``(params, opt_state, PPOUpdateInfo)`` (``aux`` a :class:`PPOLossInfo`).
+
+    Raises:
+        ValueError: for ``rows`` with a recurrent policy (or see :func:`ppo_update`).
     """
+    if rows is not None and policy.recurrent:
+        raise bad_value("rows", "an index array", "None for a recurrent policy (whole sequences)")
     batch = make_ppo_batch(policy, config, transitions, last_value, reset=reset, carry=carry)
     return ppo_update(
         params,
@@ -533,4 +560,5 @@ def ppo_learn(
         key,
         epochs=config.epochs,
         minibatches=config.minibatches,
+        rows=rows,
     )

@@ -74,8 +74,10 @@ from detente.games.hanabi import HanabiGame, random_legal_scores
 from detente.solvers.rl.ippo import IPPOConfig, train_ippo
 from detente.solvers.rl.policy import NetworkConfig
 from detente.solvers.rl.ppo import PPOConfig
+from detente.solvers.zsc.equivariant import symmetrized
 from detente.solvers.zsc.other_play import other_play_env
 from detente.solvers.zsc.selfplay import agent_params
+from detente.solvers.zsc.symmetrizer import group_spec
 
 NAME = "hanabi_crossplay"
 PAPER = {
@@ -242,6 +244,37 @@ def analyse(run: dict, xp, rnd: np.ndarray, s: int) -> dict:
     return ours
 
 
+def analyse_symmetrized(xp, xp_sym, kind: str, s: int) -> dict:
+    """The self-play agents symmetrized over ``kind`` (issue 6) against the plain ones.
+
+    ``cross_play_change`` is paired: per unordered pair of self-play agents,
+    symmetrized cross-play minus plain cross-play (both seat orders averaged),
+    mean and sem over the ``S (S - 1) / 2`` pairs; ``self_play_change`` the
+    same over the ``S`` agents.
+    """
+    plain = xp.returns[:s, :s]
+    sym = xp_sym.returns
+    iu = np.triu_indices(s, 1)
+    dx = 0.5 * (sym[iu] + sym.T[iu]) - 0.5 * (plain[iu] + plain.T[iu])
+    ds = np.diag(sym) - np.diag(plain)
+
+    def ms(d):
+        return {
+            "mean": float(d.mean()) if d.size else math.nan,
+            "sem": float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else math.nan,
+            "n": int(d.size),
+        }
+
+    return {
+        "group": kind,
+        "group_size": None,
+        "self_play": _summary(xp_sym.self_play),
+        "cross_play": _summary(xp_sym.cross_play),
+        "self_play_change": ms(ds),
+        "cross_play_change": ms(dx),
+    }
+
+
 def _ratio(e: dict) -> float:
     sp, xp = e["self_play"]["mean"], e["cross_play"]["mean"]
     return xp / sp if np.isfinite(sp) and np.isfinite(xp) and sp > 0 else math.nan
@@ -297,6 +330,15 @@ def print_details(ours: dict) -> None:
         f"{mat['episodes_per_pair_and_order']} episodes per pair and seat order, mean length "
         f"{mat['mean_length']:.1f} turns, unfinished {mat['unfinished']:.3f}"
     )
+    if "symmetrized_selfplay" in ours:
+        y = ours["symmetrized_selfplay"]
+        sp, xp, d = y["self_play"], y["cross_play"], y["cross_play_change"]
+        print(
+            f"  SP symmetrized over {y['group']} ({y['group_size']} colour permutations): "
+            f"self-play {sp['mean']:.2f} +- {sp['sem']:.2f}, cross-play {xp['mean']:.2f} +- "
+            f"{xp['sem']:.2f}, cross-play change vs plain {d['mean']:+.2f} +- {d['sem']:.2f} "
+            "(paired over pairs)"
+        )
 
 
 # ----------------------------------------------------------------------------
@@ -347,9 +389,15 @@ def _bars(ax, ours: dict) -> None:
     mean = np.array([ours["methods"][m][p]["mean"] for m, p in parts])
     sem = np.array([ours["methods"][m][p]["sem"] for m, p in parts])
     paper = np.array([REFERENCE[m][p] for m, p in parts])
+    if "symmetrized_selfplay" in ours:  # the paper has no symmetrized SAD row
+        sym = ours["symmetrized_selfplay"]
+        labels += [f"SP sym {sym['group']}\nself-play", f"SP sym {sym['group']}\ncross-play"]
+        mean = np.append(mean, [sym["self_play"]["mean"], sym["cross_play"]["mean"]])
+        sem = np.append(sem, [sym["self_play"]["sem"], sym["cross_play"]["sem"]])
+        paper = np.append(paper, [np.nan, np.nan])
     paper_plots.grouped_bars(
         ax,
-        {"ours (IPPO, CPU)": np.nan_to_num(mean), "paper (SAD, GPU)": paper},
+        {"ours (IPPO, CPU)": np.nan_to_num(mean), "paper (SAD, GPU)": np.nan_to_num(paper)},
         labels,
         errors={"ours (IPPO, CPU)": np.nan_to_num(sem)},
         ylim=(0.0, 25.5),
@@ -398,6 +446,13 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--greedy", action="store_true", help="greedy (most probable legal) actions in cross-play"
     )
+    parser.add_argument(
+        "--symmetrize",
+        default="dihedral",
+        choices=("none", "cyclic", "dihedral", "full"),
+        help="also play the self-play agents symmetrized over this colour subgroup "
+        "(issue 6; default dihedral, 10 elements; full = all 120, about 10x slower)",
+    )
     args = parser.parse_args(argv)
     if args.quick and args.full:
         raise SystemExit("--quick and --full exclude each other")
@@ -435,12 +490,30 @@ def main(argv=None) -> dict:
         greedy=args.greedy,
     )
     seconds["crossplay"] = time.perf_counter() - t
+    xp_sym = None
+    if args.symmetrize != "none":
+        t = time.perf_counter()
+        group = group_spec(env, args.symmetrize)
+        sp_params = jax.tree_util.tree_map(lambda x: x[:s], run["params"])
+        xp_sym = crossplay(
+            env,
+            symmetrized(config.network, group),
+            sp_params,
+            None,
+            jax.random.fold_in(key, 4),
+            episodes,
+            greedy=args.greedy,
+        )
+        seconds["crossplay_symmetrized"] = time.perf_counter() - t
     t = time.perf_counter()
     rnd = np.asarray(random_legal_scores(jax.random.fold_in(key, 3), RANDOM_GAMES).score, float)
     seconds["random_legal"] = time.perf_counter() - t
     total = time.perf_counter() - t0
     print(f"cross-play done ({seconds['crossplay']:.0f} s)", flush=True)
     ours = analyse(run, xp, rnd, s)
+    if xp_sym is not None:
+        ours["symmetrized_selfplay"] = analyse_symmetrized(xp, xp_sym, args.symmetrize, s)
+        ours["symmetrized_selfplay"]["group_size"] = group.size
     ours["seconds"] = seconds
     checks = compare(ours)
     print_details(ours)
@@ -481,6 +554,9 @@ def main(argv=None) -> dict:
         "crossplay/groups": np.array([SHORT[m] for m in METHODS for _ in range(s)]),
         "random_legal/score": rnd,
     }
+    if xp_sym is not None:
+        arrays["symmetrized_selfplay/returns"] = xp_sym.returns
+        arrays["symmetrized_selfplay/sem"] = xp_sym.sem
     for k, m in enumerate(METHODS):
         for name in ("reward", "entropy"):
             arrays[f"{SHORT[m].lower()}/{name}"] = run[name][k * s : (k + 1) * s]

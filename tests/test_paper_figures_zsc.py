@@ -157,3 +157,17 @@ def test_bad_arguments_exit(argv, tmp_path):
     with pytest.raises(SystemExit):
         _script().main(["--out", str(tmp_path / "never"), *argv])
     assert not (tmp_path / "never").exists()
+
+
+def test_symmetrized_selfplay_block_matches_its_matrix(run):
+    """The symmetrized self-play agents (issue 6): summaries recomputed from the saved matrix."""
+    out, _ = run
+    sym = json.loads((out / "summary.json").read_text())["ours"]["symmetrized_selfplay"]
+    assert sym["group"] == "dihedral" and sym["group_size"] == 10
+    with np.load(out / "arrays.npz") as a:
+        r, plain = a["symmetrized_selfplay/returns"], a["crossplay/returns"]
+    s = r.shape[0]
+    assert r.shape == (s, s) and _is_score(r)
+    assert sym["self_play"]["mean"] == pytest.approx(np.mean(np.diag(r)))
+    change = np.diag(r) - np.diag(plain[:s, :s])
+    assert sym["self_play_change"]["mean"] == pytest.approx(change.mean())

@@ -7,7 +7,9 @@ environments in the functional API of :mod:`detente.env` (the sampled
 iterated matrix game :class:`IteratedMatrixGame`, :class:`CoinGame`, the
 Other-Play lever games :class:`LeverGame` and :class:`IteratedLeverGame`,
 and two-player Hanabi through JaxMARL, :class:`HanabiGame`, imported lazily),
-and Dec-POMDP symmetries as data (:class:`Symmetry`, :mod:`detente.games.symmetry`).
+and Dec-POMDP symmetries as data (:class:`Symmetry`, :mod:`detente.games.symmetry`),
+and the noisy meta-Dec-POMDP of noisy zero-shot coordination around any game with
+pytree params (:class:`NoisyGame`, :func:`noisy_lever_game`).
 """
 
 from detente.games.coin_game import CoinGame, CoinGameParams, CoinGameState
@@ -49,6 +51,16 @@ from detente.games.iterated_env import (
     fixed_strategy,
     memory_one_action,
 )
+from detente.games.noisy import (
+    LeverOracle,
+    NoisyGame,
+    NoisyParams,
+    NoisyState,
+    gaussian_noise,
+    gaussian_prior,
+    lever_oracle_value,
+    noisy_lever_game,
+)
 from detente.games.normal_form import NormalFormGame
 from detente.games.openspiel import from_openspiel, to_openspiel
 from detente.games.symmetry import (
@@ -87,6 +99,14 @@ from detente.games.zoo import (
 )
 
 __all__ = [
+    "noisy_lever_game",
+    "lever_oracle_value",
+    "gaussian_prior",
+    "gaussian_noise",
+    "NoisyState",
+    "NoisyParams",
+    "NoisyGame",
+    "LeverOracle",
     "CoinGame",
     "CoinGameParams",
     "CoinGameState",

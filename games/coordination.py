@@ -1,7 +1,7 @@
 """The lever coordination games of Other-Play, one-shot and iterated.
 
 Two players each pull one of ``A`` levers; both get ``payoffs[a]`` if they pull
-the same lever ``a`` and nothing otherwise (Hu et al. 2020, "Other-Play for
+the same lever ``a`` and ``miss`` (default 0) otherwise (Hu et al. 2020, "Other-Play for
 Zero-Shot Coordination", ICML, https://arxiv.org/abs/2003.02979, Fig. 1: ten
 levers, nine pay 1.0 and one pays 0.9). The default payoffs
 :data:`OTHER_PLAY_PAYOFFS` put the 0.9 lever last; the paper fixes no index
@@ -73,7 +73,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from detente._checks import bad_value, check_choice, check_positive_int
+from detente._checks import bad_value, check_choice, check_finite, check_positive_int
 from detente.env import TimeStep
 from detente.games.symmetry import SUBGROUPS, Symmetry, generated_group, trivial_group
 
@@ -110,19 +110,29 @@ class LeverParams:
 
     Attributes:
         payoffs: ``[A]`` float, both players' reward when both pull lever ``a``.
+        miss: ``[]`` float, both players' reward when they pull different
+            levers (the noisy lever game's miscoordination penalty), or
+            ``None`` (the default, an empty pytree node): 0.
     """
 
     payoffs: chex.Array  # [A]
+    miss: chex.Array | None = None  # [] or None (= 0)
 
     @classmethod
     def create(
-        cls, payoffs=OTHER_PLAY_PAYOFFS, *, num_levers: int | None = None, dtype=jnp.float32
+        cls,
+        payoffs=OTHER_PLAY_PAYOFFS,
+        *,
+        num_levers: int | None = None,
+        miss: float | None = None,
+        dtype=jnp.float32,
     ) -> LeverParams:
         """Validate ``payoffs`` and build the params.
 
         Args:
             payoffs: ``[A]`` real, finite payoffs, ``A >= 2``.
             num_levers: if given, the required ``A``.
+            miss: the finite miscoordination reward, or ``None`` (0, not stored).
             dtype: float dtype of the stored payoffs.
 
         Returns:
@@ -144,7 +154,9 @@ class LeverParams:
             raise bad_value("payoffs.shape", arr.shape, f"a 1-D shape {want}")
         if not np.isfinite(arr).all():
             raise bad_value("payoffs", payoffs, "finite real numbers")
-        return cls(payoffs=jnp.asarray(arr, dtype))
+        if miss is not None:
+            miss = jnp.asarray(check_finite("miss", miss), dtype)
+        return cls(payoffs=jnp.asarray(arr, dtype), miss=miss)
 
 
 class LeverState(NamedTuple):
@@ -165,6 +177,8 @@ def _check_params(params: LeverParams, num_levers: int) -> None:
         raise bad_value("params", type(params).__name__, "LeverParams")
     if tuple(params.payoffs.shape) != (num_levers,):
         raise bad_value("params.payoffs.shape", tuple(params.payoffs.shape), f"({num_levers},)")
+    if params.miss is not None and jnp.shape(params.miss) != ():
+        raise bad_value("params.miss.shape", jnp.shape(params.miss), "() (a scalar) or None")
 
 
 def _payoff_classes(payoffs) -> list[np.ndarray]:
@@ -219,7 +233,9 @@ class _LeverBase:
 
     def _reward(self, actions, params):
         a = jnp.asarray(actions, jnp.int32)
-        r = jnp.where(a[0] == a[1], params.payoffs[a[0]], jnp.zeros((), params.payoffs.dtype))
+        dtype = params.payoffs.dtype
+        miss = jnp.zeros((), dtype) if params.miss is None else jnp.asarray(params.miss, dtype)
+        r = jnp.where(a[0] == a[1], params.payoffs[a[0]], miss)
         return jnp.stack([r, r]), a
 
     # -- symmetries -------------------------------------------------------
@@ -354,7 +370,7 @@ class LeverGame(_LeverBase):
 
         Returns:
             ``rewards = [payoffs[a], payoffs[a]]`` if ``actions == [a, a]``,
-            else zeros; ``terminated=True``.
+            else ``[miss, miss]`` (0 by default); ``terminated=True``.
         """
         del key
         chex.assert_shape(actions, (NUM_AGENTS,))
@@ -567,9 +583,13 @@ class LeverValues(NamedTuple):
 def lever_value(params: LeverParams, p: chex.Array, q: chex.Array) -> chex.Array:
     """Expected reward when the players pull levers with probabilities ``p`` and ``q`` ``[..., A]``.
 
-    ``sum_a p_a q_a payoffs_a`` (jit/vmap-able).
+    ``sum_a p_a q_a payoffs_a + miss (1 - sum_a p_a q_a)`` (jit/vmap-able).
     """
-    return jnp.sum(p * q * params.payoffs, axis=-1)
+    both = p * q
+    value = jnp.sum(both * params.payoffs, axis=-1)
+    if params.miss is not None:
+        value = value + params.miss * (1 - jnp.sum(both, axis=-1))
+    return value
 
 
 def other_play_value(params: LeverParams, p: chex.Array) -> chex.Array:
@@ -583,7 +603,9 @@ def other_play_value(params: LeverParams, p: chex.Array) -> chex.Array:
     pay = params.payoffs
     same = (pay[..., :, None] == pay[..., None, :]).astype(p.dtype)  # [A, A]
     class_mean = jnp.einsum("...ab,...b->...a", same, p) / same.sum(-1)
-    return jnp.sum(p * class_mean * pay, axis=-1)
+    if params.miss is None:
+        return jnp.sum(p * class_mean * pay, axis=-1)
+    return jnp.sum(p * class_mean * (pay - params.miss), axis=-1) + params.miss
 
 
 def reference_values(params: LeverParams) -> LeverValues:
@@ -593,6 +615,8 @@ def reference_values(params: LeverParams) -> LeverValues:
         ValueError: for negative payoffs (the closed forms assume ``payoffs >= 0``).
     """
     pay = np.asarray(params.payoffs, np.float64)
+    if params.miss is not None and float(params.miss) != 0.0:
+        raise bad_value("params.miss", float(params.miss), "0 or None (the closed forms assume it)")
     if (pay < 0).any():
         raise bad_value("params.payoffs", pay.tolist(), "non-negative payoffs")
     top = pay.max()

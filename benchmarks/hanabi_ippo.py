@@ -91,6 +91,7 @@ import jax.numpy as jnp
 import numpy as np
 from _machine import load_average, machine_facts, time_alternating, time_call
 
+from detente.env import Wrapper
 from detente.io import write_json
 from detente.solvers.rl.ippo import IPPOConfig
 from detente.solvers.zsc.configs import zsc_config
@@ -101,7 +102,7 @@ LEARNING_CONFIG = dataclasses.replace(zsc_config("hanabi", "selfplay"), num_upda
 
 
 @dataclasses.dataclass(frozen=True)
-class EpisodeScore:
+class EpisodeScore(Wrapper):
     """``env`` with two per-agent ``info`` entries from which IPPO's metrics give the score.
 
     ``info["episode_score"]`` (``[N]`` float32) is ``info["score"]`` (the
@@ -111,20 +112,6 @@ class EpisodeScore:
     ``episode_end_0``), so their ratio is the mean final score of the games
     that ended in the rollout. Everything else passes through.
     """
-
-    env: Any
-
-    @property
-    def num_agents(self) -> int:
-        return int(self.env.num_agents)
-
-    @property
-    def num_actions(self) -> int:
-        return int(self.env.num_actions)
-
-    @property
-    def observation_shape(self) -> tuple[int, ...]:
-        return tuple(self.env.observation_shape)
 
     def default_params(self):
         return self.env.default_params()

@@ -73,7 +73,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from detente._checks import bad_value
-from detente.env import TimeStep
+from detente.env import TimeStep, Wrapper
 from detente.games.symmetry import (
     Symmetry,
     apply_action,
@@ -123,7 +123,7 @@ class OtherPlayState(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class OtherPlayEnv:
+class OtherPlayEnv(Wrapper):
     """``env`` seen through independent random symmetries, one per agent and episode.
 
     A detente environment itself (``reset``/``step``/``default_params`` and
@@ -136,20 +136,7 @@ class OtherPlayEnv:
             ``params.group``.
     """
 
-    env: Any
     sampler: Callable[[chex.PRNGKey, Any], Symmetry] | None = None
-
-    @property
-    def num_agents(self) -> int:
-        return int(self.env.num_agents)
-
-    @property
-    def num_actions(self) -> int:
-        return int(self.env.num_actions)
-
-    @property
-    def observation_shape(self) -> tuple[int, ...]:
-        return tuple(self.env.observation_shape)
 
     def make_params(self, env_params: Any = None, group: Symmetry | None = None) -> OtherPlayParams:
         """The wrapper's params for ``env_params`` (default ``env.default_params()``).

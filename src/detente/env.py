@@ -17,6 +17,7 @@ that starts a new episode after either.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple, Protocol
 
 import chex
@@ -86,3 +87,30 @@ def auto_reset(env: Environment):
         )
 
     return step
+
+
+@dataclasses.dataclass(frozen=True)
+class Wrapper:
+    """Base of environments that wrap another: the wrapped ``env``'s static shapes.
+
+    A frozen dataclass (hashable when ``env`` is, so a trainer compiles once per
+    wrapper); subclasses add their own fields and ``reset``/``step`` (and
+    override a shape where they change it, e.g. a longer observation).
+
+    Attributes:
+        env: the wrapped environment.
+    """
+
+    env: Any
+
+    @property
+    def num_agents(self) -> int:
+        return int(self.env.num_agents)
+
+    @property
+    def num_actions(self) -> int:
+        return int(self.env.num_actions)
+
+    @property
+    def observation_shape(self) -> tuple[int, ...]:
+        return tuple(self.env.observation_shape)

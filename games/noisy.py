@@ -35,8 +35,16 @@ view is drawn from its own key and its own ``sigma_i`` only, so what agent
 ``i`` observes does not depend on the other agents' noise. Steps use the
 true params; action masks, ``terminated``, ``truncated`` pass through.
 
+Symmetries: with ``field_action_axes`` (which axis of each field is indexed
+by actions), a symmetry of the wrapped game lifts to the wrapper
+(:meth:`NoisyGame.lift_symmetry`: the views and the true params are
+relabelled with the actions); :meth:`NoisyGame.symmetry_group` and
+:meth:`NoisyGame.permute_state` make the wrapper an environment with
+symmetries for Other-Play and :func:`~detente.games.symmetry.check_symmetry`.
+
 :func:`noisy_lever_game` builds the paper's one-shot and iterated noisy lever
-games and :func:`lever_oracle_value` their reference returns.
+games (with ``field_action_axes=(0,)``: their lever permutations, ``S_3``)
+and :func:`lever_oracle_value` their reference returns.
 
 Example:
     >>> env, params = noisy_lever_game(sigma=1.0)
@@ -61,6 +69,7 @@ from flax import struct
 from detente._checks import bad_value, check_finite, check_positive_int
 from detente.env import TimeStep
 from detente.games.coordination import IteratedLeverGame, LeverGame, LeverParams
+from detente.games.symmetry import Symmetry
 
 __all__ = [
     "NLG_MEAN",
@@ -209,10 +218,17 @@ class NoisyGame:
         obs_sigma: append the agent's own noise level to its observation.
         obs_prior: append the prior's parameters (the base fields and
             ``prior_scale``) to every observation.
+        field_action_axes: for the symmetries (:meth:`symmetry_group`), one
+            entry per field: the axis of that field indexed by the wrapped
+            game's actions (``0`` for the lever games' ``payoffs [A]``), or
+            ``None`` for a field that a relabelling of actions leaves in
+            place; ``None`` (the default): the wrapper has no symmetries.
 
     Raises:
         ValueError: if ``fields`` is empty, repeats a name, or names something
-            that is not a float array of ``env.default_params()``.
+            that is not a float array of ``env.default_params()``; if
+            ``field_action_axes`` does not give one axis (or ``None``) per
+            field, each axis of size ``num_actions``.
     """
 
     env: Any
@@ -222,6 +238,7 @@ class NoisyGame:
     sample_sigma: bool = False
     obs_sigma: bool = False
     obs_prior: bool = False
+    field_action_axes: tuple[int | None, ...] | None = None
 
     def __post_init__(self):
         fields = self.fields
@@ -236,6 +253,25 @@ class NoisyGame:
                 names = [n for n in dir(base) if not n.startswith("_")]
                 raise bad_value(
                     "fields", f, f"names of float array fields of the params (params has {names})"
+                )
+        axes = self.field_action_axes
+        if axes is not None:
+            ok = isinstance(axes, tuple) and len(axes) == len(fields)
+            for f, ax in zip(fields, axes if ok else (), strict=False):
+                shape = jnp.shape(getattr(base, f))
+                ok = ok and (
+                    ax is None
+                    or (
+                        isinstance(ax, int)
+                        and 0 <= ax < len(shape)
+                        and shape[ax] == self.num_actions
+                    )
+                )
+            if not ok:
+                raise bad_value(
+                    "field_action_axes",
+                    axes,
+                    f"None or one entry per field {fields}: None or an axis of size num_actions",
                 )
 
     # -- shapes -----------------------------------------------------------
@@ -347,6 +383,88 @@ class NoisyGame:
             return params.sigma
         idx = jax.random.randint(key, (self.num_agents,), 0, params.sigma_levels.shape[0])
         return params.sigma_levels[idx]
+
+    # -- symmetries -------------------------------------------------------
+
+    def _view_gather(self, action_perm: chex.Array) -> chex.Array:
+        """``[D]`` gather map over the flat view under the action relabelling ``action_perm``."""
+        inv = jnp.argsort(action_perm).astype(jnp.int32)  # slot a now holds old slot inv[a]
+        base, parts, offset = self.env.default_params(), [], 0
+        for f, ax in zip(self.fields, self.field_action_axes, strict=True):
+            shape = jnp.shape(getattr(base, f))
+            idx = jnp.arange(math.prod(shape), dtype=jnp.int32).reshape(shape)
+            if ax is not None:
+                idx = jnp.take(idx, inv, axis=ax)
+            parts.append(jnp.ravel(idx) + offset)
+            offset += math.prod(shape)
+        return jnp.concatenate(parts)
+
+    def lift_symmetry(self, g: Symmetry) -> Symmetry:
+        """The wrapper's symmetry induced by a symmetry ``g`` of the wrapped game.
+
+        The wrapped game's part of the observation moves by ``g.obs_perm``;
+        the view, the true params and the prior's base fields in the
+        observation are relabelled along ``field_action_axes`` by
+        ``g.action_perm``; the noise levels and ``prior_scale`` stay. It is a
+        symmetry of the meta-Dec-POMDP when ``g`` is one of the game and the
+        prior and noise model are exchangeable under it (the default Gaussian
+        ones are, when ``g`` preserves the base params).
+
+        Args:
+            g: a symmetry of ``env``, or a stack ``[G]``.
+
+        Returns:
+            The lifted :class:`~detente.games.symmetry.Symmetry` (stacked for a
+            stack), ``state_perm = {"env": g.state_perm, "view": [D] gather}``.
+
+        Raises:
+            ValueError: if the wrapper has no ``field_action_axes``.
+        """
+        if self.field_action_axes is None:
+            raise bad_value(
+                "field_action_axes", None, "an axis (or None) per field to have symmetries"
+            )
+        if jnp.ndim(g.action_perm) == 2:
+            return jax.vmap(self.lift_symmetry)(g)
+        d_env, d = math.prod(self.env.observation_shape), self.view_size
+        view = self._view_gather(g.action_perm)
+        parts = [jnp.asarray(g.obs_perm, jnp.int32), d_env + view]
+        at = d_env + d
+        if self.obs_sigma:
+            parts.append(jnp.array([at], jnp.int32))
+            at += 1
+        if self.obs_prior:
+            parts += [at + view, jnp.array([at + d], jnp.int32)]
+        return Symmetry(
+            obs_perm=jnp.concatenate(parts),
+            action_perm=jnp.asarray(g.action_perm, jnp.int32),
+            state_perm={"env": g.state_perm, "view": view},
+        )
+
+    def symmetry_group(self, params: NoisyParams, **kwargs) -> Symmetry:
+        """The wrapped game's group at the prior's centre, lifted (:meth:`lift_symmetry`).
+
+        ``env.symmetry_group(params.env, **kwargs)``, identity first: for the
+        noisy lever games (every lever's prior mean equal) all ``A!`` lever
+        permutations. Needs concrete params.
+        """
+        return self.lift_symmetry(self.env.symmetry_group(params.env, **kwargs))
+
+    def permute_state(self, state: NoisyState, g: Symmetry) -> NoisyState:
+        """The state ``g.s``: the game's state, the true params and the views relabelled."""
+        d_env = math.prod(self.env.observation_shape)
+        inner = Symmetry(
+            obs_perm=g.obs_perm[:d_env], action_perm=g.action_perm, state_perm=g.state_perm["env"]
+        )
+        view = g.state_perm["view"]
+        true = self.unflatten_fields(
+            self.flatten_fields(state.true_params)[view], state.true_params
+        )
+        return state._replace(
+            env=self.env.permute_state(state.env, inner),
+            true_params=true,
+            views=state.views[:, view],
+        )
 
     # -- the environment --------------------------------------------------
 
@@ -487,6 +605,7 @@ def noisy_lever_game(
         sample_sigma=sigma_levels is not None,
         obs_sigma=obs_sigma,
         obs_prior=obs_prior,
+        field_action_axes=(0,),
     )
     params = env.make_params(base, sigma=sigma, prior_scale=prior_scale, sigma_levels=sigma_levels)
     return env, params

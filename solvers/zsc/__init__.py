@@ -21,6 +21,10 @@
   observation/action permutations from a pool of self-play agents and keeps a
   set whose generated group preserves the pool's returns;
   :func:`train_ers_other_play` is Other-Play with them;
+* :mod:`~detente.solvers.zsc.nzsc`: noisy zero-shot coordination (Anwar et al.
+  2024): self-play / Other-Play across noisy games (:func:`train_nzsc`), the
+  common-knowledge baseline, cross-play against the noise level
+  (:func:`evaluate_under_noise`);
 * :mod:`~detente.solvers.zsc.agents`: agents saved and loaded without pickle
   (:func:`save_agents`, :func:`load_agents`), so a cross-play matrix
   (:func:`detente.analysis.crossplay.crossplay`) can mix runs and methods.
@@ -59,6 +63,15 @@ from detente.solvers.zsc.ers_maps import (
     symmetry_of_map,
     word_sampler,
 )
+from detente.solvers.zsc.nzsc import (
+    EVAL_SIGMAS,
+    NZSC_CONFIGS,
+    NoiseEvaluation,
+    common_knowledge_params,
+    evaluate_under_noise,
+    nzsc_config,
+    train_nzsc,
+)
 from detente.solvers.zsc.other_play import (
     OtherPlayEnv,
     OtherPlayParams,
@@ -77,6 +90,13 @@ from detente.solvers.zsc.selfplay import (
 from detente.solvers.zsc.symmetrizer import GroupSpec, group_spec, symmetrize
 
 __all__ = [
+    "train_nzsc",
+    "nzsc_config",
+    "evaluate_under_noise",
+    "common_knowledge_params",
+    "NoiseEvaluation",
+    "NZSC_CONFIGS",
+    "EVAL_SIGMAS",
     "load_symmetries",
     "save_symmetries",
     "ers_group",

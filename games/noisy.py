@@ -67,7 +67,7 @@ import numpy as np
 from flax import struct
 
 from detente._checks import bad_value, check_finite, check_positive_int
-from detente.env import TimeStep
+from detente.env import TimeStep, Wrapper
 from detente.games.coordination import IteratedLeverGame, LeverGame, LeverParams
 from detente.games.symmetry import Symmetry
 
@@ -198,7 +198,7 @@ def gaussian_noise(fields: tuple[str, ...]):
 
 
 @dataclasses.dataclass(frozen=True)
-class NoisyGame:
+class NoisyGame(Wrapper):
     """The NZSC meta-Dec-POMDP of ``env`` (see the module docstring).
 
     A detente environment itself: ``reset``/``step``/``default_params``,
@@ -231,7 +231,6 @@ class NoisyGame:
             field, each axis of size ``num_actions``.
     """
 
-    env: Any
     fields: tuple[str, ...] = ("payoffs",)
     prior: Callable | None = None
     noise: Callable | None = None
@@ -275,14 +274,6 @@ class NoisyGame:
                 )
 
     # -- shapes -----------------------------------------------------------
-
-    @property
-    def num_agents(self) -> int:
-        return int(self.env.num_agents)
-
-    @property
-    def num_actions(self) -> int:
-        return int(self.env.num_actions)
 
     @property
     def view_size(self) -> int:

@@ -27,14 +27,12 @@ Example:
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-from _machine import load_average, machine_facts
+from _machine import load_average, machine_facts, time_alternating, time_call
 
 from detente.io import write_json
 
@@ -110,13 +108,12 @@ def forward_fn(network):
     return forward, params
 
 
-def _time(fn, args, calls: int) -> float:
-    t0 = time.perf_counter()
+def _repeat(fn, args, calls: int):
+    """``calls`` forward passes in a row; the last one's output (timed by ``time_call``)."""
     out = None
     for _ in range(calls):
         out = fn(*args)
-    jax.block_until_ready(out)
-    return (time.perf_counter() - t0) / calls
+    return out
 
 
 def measure(batch: int, calls: int, repeats: int, include_weight_tied: bool) -> dict:
@@ -124,29 +121,24 @@ def measure(batch: int, calls: int, repeats: int, include_weight_tied: bool) -> 
     progs, res = {}, {}
     for label, (g, network) in variants(include_weight_tied).items():
         fn, params = forward_fn(network)
-        t0 = time.perf_counter()
-        probs, _ = jax.block_until_ready(fn(params, obs, mask))
-        first = time.perf_counter() - t0
-        progs[label] = (fn, (params, obs, mask))
+        args = (params, obs, mask)
+        (probs, _), first = time_call(lambda a, fn=fn: fn(*a), args)
+        progs[label] = (lambda a, fn=fn: _repeat(fn, a, calls), args)
         res[label] = {
             "group_size": g,
             "first_call_s": first,
             "prob_sum": float(probs.sum()),
-            "times_s": [],
+            "times_s": [],  # per round: `calls` forward passes
         }
-    load = load_average()
-    for _ in range(repeats):  # alternate, so that load changes weigh on all
-        for label, (fn, args) in progs.items():
-            res[label]["times_s"].append(_time(fn, args, calls))
-    plain = min(res["plain MLP"]["times_s"])
+    load = time_alternating(progs, res, repeats, work=batch * calls)
+    plain = res["plain MLP"]["best_s"]
     for r in res.values():
-        best, med = min(r["times_s"]), statistics.median(r["times_s"])
         r.update(
-            best_ms=1e3 * best,
-            median_ms=1e3 * med,
-            us_per_action=1e6 * best / batch,
-            ratio_to_plain=best / plain,
-            compile_s=max(r["first_call_s"] - med, 0.0),
+            best_ms=1e3 * r["best_s"] / calls,
+            median_ms=1e3 * r["median_s"] / calls,
+            us_per_action=1e6 * r["best_s"] / (calls * batch),
+            ratio_to_plain=r["best_s"] / plain,
+            compile_s=max(r["first_call_s"] - r["median_s"] / calls, 0.0),
         )
     return {
         "batch": batch,

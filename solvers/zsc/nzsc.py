@@ -82,39 +82,27 @@ _GRU = NetworkConfig(kind="gru", gru_size=32, embed_sizes=(32,), hidden_sizes=(3
 # Budgets sized for a 2-core CPU (see the report in the module's tests and the README):
 # the one-shot game's MLP reaches the common-knowledge optimum at sigma = 0 within 300
 # updates of 64 episodes; the iterated game's GRU sees 16-round episodes.
+_ONE_SHOT = IPPOConfig(
+    num_envs=64,
+    num_steps=1,
+    num_updates=300,
+    share_params=True,
+    network=_MLP,
+    ppo=PPOConfig(lr=1e-2, ent_coef=0.0, minibatches=1, epochs=4, anneal_lr=True),
+)
+_ITERATED = IPPOConfig(
+    num_envs=32,
+    num_steps=16,
+    num_updates=300,
+    share_params=True,
+    network=_GRU,
+    ppo=PPOConfig(lr=3e-3, ent_coef=0.0, minibatches=2, epochs=4, anneal_lr=True),
+)
+# self-play and Other-Play share each game's budget
 NZSC_CONFIGS: dict[tuple[str, str], IPPOConfig] = {
-    ("noisy-lever", "selfplay"): IPPOConfig(
-        num_envs=64,
-        num_steps=1,
-        num_updates=300,
-        share_params=True,
-        network=_MLP,
-        ppo=PPOConfig(lr=1e-2, ent_coef=0.0, minibatches=1, epochs=4, anneal_lr=True),
-    ),
-    ("noisy-lever", "other-play"): IPPOConfig(
-        num_envs=64,
-        num_steps=1,
-        num_updates=300,
-        share_params=True,
-        network=_MLP,
-        ppo=PPOConfig(lr=1e-2, ent_coef=0.0, minibatches=1, epochs=4, anneal_lr=True),
-    ),
-    ("iterated-noisy-lever", "selfplay"): IPPOConfig(
-        num_envs=32,
-        num_steps=16,
-        num_updates=300,
-        share_params=True,
-        network=_GRU,
-        ppo=PPOConfig(lr=3e-3, ent_coef=0.0, minibatches=2, epochs=4, anneal_lr=True),
-    ),
-    ("iterated-noisy-lever", "other-play"): IPPOConfig(
-        num_envs=32,
-        num_steps=16,
-        num_updates=300,
-        share_params=True,
-        network=_GRU,
-        ppo=PPOConfig(lr=3e-3, ent_coef=0.0, minibatches=2, epochs=4, anneal_lr=True),
-    ),
+    (game, method): config
+    for game, config in (("noisy-lever", _ONE_SHOT), ("iterated-noisy-lever", _ITERATED))
+    for method in ("selfplay", "other-play")
 }
 
 

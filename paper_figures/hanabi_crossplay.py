@@ -70,11 +70,19 @@ import numpy as np
 
 from detente.analysis import paper_plots
 from detente.analysis.crossplay import crossplay, group_summary
-from detente.games.hanabi import HanabiGame, random_legal_scores
+from detente.games.hanabi import (
+    HanabiGame,
+    colour_action_perm,
+    colour_obs_perm,
+    colour_permutations,
+    random_legal_scores,
+)
+from detente.games.symmetry import Symmetry
 from detente.solvers.rl.ippo import IPPOConfig, train_ippo
 from detente.solvers.rl.policy import NetworkConfig
 from detente.solvers.rl.ppo import PPOConfig
 from detente.solvers.zsc.equivariant import symmetrized
+from detente.solvers.zsc.ers import ERSConfig, discover_ers, ers_group, train_ers_other_play
 from detente.solvers.zsc.other_play import other_play_env
 from detente.solvers.zsc.selfplay import agent_params
 from detente.solvers.zsc.symmetrizer import group_spec
@@ -192,6 +200,87 @@ def train(config: IPPOConfig, s: int, key: jax.Array, compiler_options: dict | N
         "reward": np.asarray(metrics["reward_0"], np.float64),  # [2S, U] mean reward per turn
         "entropy": np.asarray(metrics["entropy_0"], np.float64),  # [2S, U]
     }
+
+
+# ----------------------------------------------------------------------------
+# Other-Play with expected-return symmetries (issue 6)
+
+ERS_MISMATCHED = 40  # candidates that relabel observations and colour hints differently
+ERS_SETTINGS = {  # rollout scoring of the candidates on the self-play pool
+    "quick": dict(eval_episodes=2, max_steps=8, tolerance=25.0),
+    "default": dict(eval_episodes=64, max_steps=100, tolerance=0.5),
+    "full": dict(eval_episodes=128, max_steps=100, tolerance=0.4),
+}
+
+
+def ers_candidates(key: jax.Array, num_mismatched: int = ERS_MISMATCHED) -> Symmetry:
+    """The candidate family of ERS discovery on Hanabi: colour relabellings, matched or not.
+
+    The 120 colour permutations applied to observations and colour hints
+    alike (the game's symmetries), then ``num_mismatched`` maps that relabel
+    the observation by one permutation and the colour hints by another
+    (drawn uniformly, never equal): not symmetries, and a self-play pool
+    whose hints carry colour conventions loses return under them. Restricting
+    the search to this family is prior knowledge (that colours matter as a
+    block); learning 658 x 658 observation maps needs a GPU budget.
+    """
+    sig = colour_permutations()
+    k1, k2 = jax.random.split(key)
+    i = np.asarray(jax.random.randint(k1, (num_mismatched,), 0, len(sig)))
+    j = (i + np.asarray(jax.random.randint(k2, (num_mismatched,), 1, len(sig)))) % len(sig)
+    obs_sig = np.concatenate([np.arange(len(sig)), i])
+    hint_sig = np.concatenate([np.arange(len(sig)), j])
+    return Symmetry(
+        obs_perm=jnp.asarray(np.stack([colour_obs_perm(np.argsort(sig[k])) for k in obs_sig])),
+        action_perm=jnp.asarray(np.stack([colour_action_perm(sig[k]) for k in hint_sig])),
+        state_perm=None,
+    )
+
+
+def ers_other_play(
+    config: IPPOConfig, s: int, key: jax.Array, sp_params, level: str, compiler_options
+) -> tuple[dict, object]:
+    """Discover ERS among :func:`ers_candidates` from the self-play agents, then Other-Play with them.
+
+    Returns ``(numbers, params)``: the discovery's counts and the ERS-OP agents'
+    parameters (``None`` when no map is kept). Other-Play uses the Other-Play
+    agents' keys (``fold_in(key, 1)``), so the two differ only in the group.
+    """
+    cfg = ERSConfig(**ERS_SETTINGS[level], pool_tolerance=25.0, max_group_size=240)
+    env = HanabiGame()
+    cands = ers_candidates(jax.random.fold_in(key, 5))
+    res = discover_ers(
+        jax.random.fold_in(key, 6), env, config.network, sp_params, cfg, candidates=cands
+    )
+    matched = np.arange(res.kept.size) < len(colour_permutations())
+    numbers = {
+        "candidates": {"symmetries": int(matched.sum()), "mismatched": int((~matched).sum())},
+        "valid": {
+            "symmetries": int(res.valid[matched].sum()),
+            "mismatched": int(res.valid[~matched].sum()),
+        },
+        "kept": {
+            "symmetries": int(res.kept[matched].sum()),
+            "mismatched": int(res.kept[~matched].sum()),
+        },
+        "group_checked": res.group_checked,
+        "group_closed": res.group_closed,
+        "pool_returns": res.baseline.tolist(),
+        "largest_change": {
+            name: float(np.abs(res.returns[sel] - res.baseline).max())
+            for name, sel in (("symmetries", matched), ("mismatched", ~matched))
+        },
+        "scoring": dataclasses.asdict(cfg),
+    }
+    if not res.kept.any():
+        return numbers, None
+    group = ers_group(res, max_group_size=cfg.max_group_size)
+    numbers["group_size"] = int(group.action_perm.shape[0]) if isinstance(group, Symmetry) else None
+    keys = jax.random.split(jax.random.fold_in(key, 1), s)
+    states, _ = train_ers_other_play(
+        keys, env, config, res, max_group_size=cfg.max_group_size, compiler_options=compiler_options
+    )
+    return numbers, agent_params(states)
 
 
 # ----------------------------------------------------------------------------
@@ -330,6 +419,21 @@ def print_details(ours: dict) -> None:
         f"{mat['episodes_per_pair_and_order']} episodes per pair and seat order, mean length "
         f"{mat['mean_length']:.1f} turns, unfinished {mat['unfinished']:.3f}"
     )
+    if "ers_other_play" in ours:
+        e = ours["ers_other_play"]
+        kept, valid = e["kept"], e["valid"]
+        line = (
+            f"  ERS from the SP agents: valid {valid['symmetries']}/{e['candidates']['symmetries']}"
+            f" colour symmetries, {valid['mismatched']}/{e['candidates']['mismatched']} mismatched"
+            f" relabellings; kept {kept['symmetries']} + {kept['mismatched']}"
+        )
+        if "cross_play" in e:
+            sp, xp = e["self_play"], e["cross_play"]
+            line += (
+                f"; ERS-OP self-play {sp['mean']:.2f} +- {sp['sem']:.2f}, cross-play "
+                f"{xp['mean']:.2f} +- {xp['sem']:.2f}"
+            )
+        print(line)
     if "symmetrized_selfplay" in ours:
         y = ours["symmetrized_selfplay"]
         sp, xp, d = y["self_play"], y["cross_play"], y["cross_play_change"]
@@ -389,6 +493,12 @@ def _bars(ax, ours: dict) -> None:
     mean = np.array([ours["methods"][m][p]["mean"] for m, p in parts])
     sem = np.array([ours["methods"][m][p]["sem"] for m, p in parts])
     paper = np.array([REFERENCE[m][p] for m, p in parts])
+    if "cross_play" in ours.get("ers_other_play", {}):  # nor an ERS row (a later paper)
+        e = ours["ers_other_play"]
+        labels += ["ERS-OP\nself-play", "ERS-OP\ncross-play"]
+        mean = np.append(mean, [e["self_play"]["mean"], e["cross_play"]["mean"]])
+        sem = np.append(sem, [e["self_play"]["sem"], e["cross_play"]["sem"]])
+        paper = np.append(paper, [np.nan, np.nan])
     if "symmetrized_selfplay" in ours:  # the paper has no symmetrized SAD row
         sym = ours["symmetrized_selfplay"]
         labels += [f"SP sym {sym['group']}\nself-play", f"SP sym {sym['group']}\ncross-play"]
@@ -453,6 +563,13 @@ def main(argv=None) -> dict:
         help="also play the self-play agents symmetrized over this colour subgroup "
         "(issue 6; default dihedral, 10 elements; full = all 120, about 10x slower)",
     )
+    parser.add_argument(
+        "--no-ers",
+        dest="ers",
+        action="store_false",
+        help="skip Other-Play with expected-return symmetries discovered from the self-play "
+        "agents among colour relabellings (issue 6)",
+    )
     args = parser.parse_args(argv)
     if args.quick and args.full:
         raise SystemExit("--quick and --full exclude each other")
@@ -505,6 +622,23 @@ def main(argv=None) -> dict:
             greedy=args.greedy,
         )
         seconds["crossplay_symmetrized"] = time.perf_counter() - t
+    xp_ers = None
+    if args.ers:
+        t = time.perf_counter()
+        sp_params = jax.tree_util.tree_map(lambda x: x[:s], run["params"])
+        compiler_options = SETTINGS[level]["compiler_options"]
+        ers, ers_params = ers_other_play(config, s, key, sp_params, level, compiler_options)
+        if ers_params is not None:
+            xp_ers = crossplay(
+                env,
+                config.network,
+                ers_params,
+                None,
+                jax.random.fold_in(key, 7),
+                episodes,
+                greedy=args.greedy,
+            )
+        seconds["ers_other_play"] = time.perf_counter() - t
     t = time.perf_counter()
     rnd = np.asarray(random_legal_scores(jax.random.fold_in(key, 3), RANDOM_GAMES).score, float)
     seconds["random_legal"] = time.perf_counter() - t
@@ -514,6 +648,11 @@ def main(argv=None) -> dict:
     if xp_sym is not None:
         ours["symmetrized_selfplay"] = analyse_symmetrized(xp, xp_sym, args.symmetrize, s)
         ours["symmetrized_selfplay"]["group_size"] = group.size
+    if args.ers:
+        ours["ers_other_play"] = ers
+        if xp_ers is not None:
+            ours["ers_other_play"]["self_play"] = _summary(xp_ers.self_play)
+            ours["ers_other_play"]["cross_play"] = _summary(xp_ers.cross_play)
     ours["seconds"] = seconds
     checks = compare(ours)
     print_details(ours)
@@ -554,6 +693,9 @@ def main(argv=None) -> dict:
         "crossplay/groups": np.array([SHORT[m] for m in METHODS for _ in range(s)]),
         "random_legal/score": rnd,
     }
+    if xp_ers is not None:
+        arrays["ers_other_play/returns"] = xp_ers.returns
+        arrays["ers_other_play/sem"] = xp_ers.sem
     if xp_sym is not None:
         arrays["symmetrized_selfplay/returns"] = xp_sym.returns
         arrays["symmetrized_selfplay/sem"] = xp_sym.sem

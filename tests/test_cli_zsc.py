@@ -37,6 +37,8 @@ def one_error_line(capsys) -> str:
         (["train", "selfplay", "--set", "ppo.lr=-1"], "lr=-1.0"),
         (["train", "selfplay", "--set", "network.kind=cnn"], "kind='cnn'"),
         (["train", "selfplay", "--set", "num_envs"], "FIELD=VALUE"),
+        (["train", "common-knowledge", "--game", "lever"], "--game='lever'"),
+        (["train", "equivariant", "--game", "noisy-lever"], "method='equivariant'"),
         (["crossplay", "--out", "x"], "RUN=None"),
         (["crossplay", "nowhere"], "--out=None"),
         (["crossplay", "nowhere", "--out", "x"], "nowhere"),
@@ -54,7 +56,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(argv, needle, capsys
 def test_list(capsys):
     assert main(["zsc", "train", "--list"]) == 0
     text = capsys.readouterr().out
-    for name in ("selfplay", "other-play", "lever", "iterated-lever", "hanabi"):
+    for name in ("selfplay", "other-play", "lever", "iterated-lever", "hanabi", "noisy-lever"):
         assert name in text
 
 
@@ -119,3 +121,20 @@ def test_resume_from_a_checkpoint_ends_with_the_same_numbers(runs, tmp_path, cap
     assert sb["resumed_from"] == 8
     assert sa["matrix"] == sb["matrix"]
     assert not partial.exists()
+
+
+def test_noisy_game_run_adds_the_noise_sweep(tmp_path, capsys):
+    """A common-knowledge run on the noisy lever game: cross-play at sigma 0, 1, 2, 4."""
+    out = tmp_path / "ck"
+    argv = ["zsc", "train", "common-knowledge", "--game", "noisy-lever", "--seeds", "2"]
+    assert main([*argv, "--updates", "4", "--episodes", "8", "--quiet", "--out", str(out)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    n = s["noise"]
+    assert n["sigmas"] == [0.0, 1.0, 2.0, 4.0]
+    # the best achievable return does not depend on the noise; the argmax of one's own
+    # view reaches it at sigma 0 and falls below it with noise
+    assert np.allclose(n["best"], n["best"][0], rtol=0.03)
+    assert n["argmax_of_own_view"][0] == pytest.approx(n["best"][0], rel=0.03)
+    assert n["argmax_of_own_view"][-1] < n["best"][-1]
+    assert json.loads((out / "config.json").read_text())["method"] == "common-knowledge"
+    assert "sigma 4" in capsys.readouterr().out

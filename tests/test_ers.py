@@ -235,6 +235,39 @@ def test_cross_play_objective_aligns_pairs_of_agents(pool):
         np.testing.assert_allclose(v, PAY[levers[i]], atol=2e-3)
 
 
+def test_candidate_family_keeps_the_true_symmetries_and_drops_the_rest(pool):
+    """Every lever transposition as a candidate: those among 1.0-levers are kept, none touching 0.9.
+
+    A swap of the 0.9-lever with a 1.0-lever no pool agent uses scores like
+    the identity; the group check drops it (its product with a kept swap
+    moves a used lever onto the 0.9-lever).
+    """
+    params, p = pool
+    pairs = [(i, j) for i in range(10) for j in range(i + 1, 10)]
+    cands = ENV.lever_symmetry(jnp.asarray(np.stack([_swap(i, j) for i, j in pairs])))
+    res = discover_ers(jax.random.key(3), ENV, SP.network, params, candidates=cands)
+    ap = np.asarray(res.maps.action_perm)
+    np.testing.assert_array_equal(ap, np.asarray(cands.action_perm))
+    moves_09 = ap[:, 9] != 9
+    assert res.valid[~moves_09].all()  # true symmetries keep every return
+    unused = set(range(9)) - set(p.argmax(1).tolist())
+    valid_09 = {i for (i, j), v, m in zip(pairs, res.valid, moves_09, strict=True) if v and m}
+    assert valid_09 == unused  # the pitfall: 0.9 <-> an unused 1.0-lever looks valid
+    assert res.kept.sum() == 36 and not (res.kept & moves_09).any()
+    assert res.history == {} and (res.invertibility == 0).all() and np.isnan(res.closure).all()
+    # dense (SoftMap) and hard (Symmetry) maps score the same, by product and by gather
+    obj = make_ers_objective(ENV, SP.network, estimator="rollout", num_episodes=8)
+    g = jax.tree_util.tree_map(lambda x: x[5], cands)
+    dense = obj.self_play(jax.random.key(0), params, map_of_symmetry(g))[0]
+    hard = obj.self_play(jax.random.key(0), params, g)[0]
+    np.testing.assert_allclose(dense, hard, rtol=1e-6)
+    with pytest.raises(ValueError, match="candidates"):
+        discover_ers(jax.random.key(3), ENV, SP.network, params, candidates=cands.action_perm)
+    bad = dataclasses.replace(cands, action_perm=cands.action_perm.at[0, 0].set(2))
+    with pytest.raises(ValueError, match="candidates.action_perm"):
+        discover_ers(jax.random.key(3), ENV, SP.network, params, candidates=bad)
+
+
 def test_bad_config_raises_naming_the_field(pool):
     params, _ = pool
     for field, value in [

@@ -95,7 +95,6 @@ from detente.solvers.zsc.ers_maps import (
     compose_maps,
     invertibility_penalty,
     make_ers_objective,
-    map_of_symmetry,
     params_count,
     sinkhorn,
     symmetry_of_map,
@@ -217,7 +216,8 @@ class ERSResult(NamedTuple):
         pool: ``[K]`` bool, the self-play-optimal agents the maps were learned on.
         pairs: ``[M, 2]`` the ``(i, j)`` of ``XP(pi_i, phi(pi_j))`` per map (``-1`` for ``"sp"``).
         closure: ``[M]`` mean ``|J(phi o psi (pi_k)) - J(pi_k)|`` over the kept
-            ``psi`` (and ``phi`` itself), both orders, and the optimal agents.
+            ``psi`` (and ``phi`` itself), both orders, and the optimal agents
+            (NaN for ``candidates``: the group check scores the compositions).
         invertibility: ``[M]`` the invertibility penalty of the soft maps at the end.
         history: ``"objective"``, ``"closure"``, ``"invertibility"``, ``"loss"``: ``[M, num_steps]``.
         group_checked: elements of the kept maps' generated group that were
@@ -354,8 +354,8 @@ def _programs(env: Any, network: NetworkConfig, config: ERSConfig):
         soft = jax.vmap(lambda th: _soft(th, config))(theta)
         return soft, jax.vmap(invertibility_penalty)(soft), hist
 
-    def maps_of(obs, act):
-        return map_of_symmetry(Symmetry(obs_perm=obs, action_perm=act, state_perm=None))
+    def maps_of(obs, act):  # hard maps act by gathers (no D x D products)
+        return Symmetry(obs_perm=obs, action_perm=act, state_perm=None)
 
     def score(key, params, env_params, obs, act):  # [N, K]; one key: common random numbers
         obj = objective(env_params, config.eval_episodes)
@@ -402,8 +402,17 @@ def discover_ers(
     pool_params: Any,
     config: ERSConfig | None = None,
     env_params: Any = None,
+    *,
+    candidates: Symmetry | None = None,
 ) -> ERSResult:
     """Learn expected-return symmetries from a pool of self-play agents (module docstring).
+
+    With ``candidates``, nothing is learned: the given hard maps take the
+    place of the learned ones and are scored and kept by the same rules (the
+    search restricted to a finite family, e.g. where the maps' space is too
+    large to learn on the budget at hand; the family is then prior knowledge,
+    and should also hold maps that are not symmetries, for the test to mean
+    anything).
 
     Args:
         key: PRNG key; the same key gives the same maps.
@@ -414,6 +423,9 @@ def discover_ers(
             :func:`~detente.solvers.zsc.selfplay.train_selfplay`'s states).
         config: an :class:`ERSConfig` (default ``ERSConfig()``).
         env_params: the environment's params (default ``env.default_params()``).
+        candidates: a stacked :class:`Symmetry` ``[M]`` of hard maps to score
+            instead of learning ``config.num_maps`` maps (``state_perm``
+            ignored); ``history`` is then empty and ``invertibility`` zero.
 
     Returns:
         An :class:`ERSResult`.
@@ -440,6 +452,9 @@ def discover_ers(
         env, network, env_params, estimator=config.estimator, max_steps=config.max_steps
     )
     d, a, m = probe.num_features, probe.num_actions, config.num_maps
+    if candidates is not None:
+        c_obs, c_act = _candidate_rows(candidates, d, a)
+        m = c_obs.shape[0]
     learn, run_score, run_xp = _programs(env, network, config)
     k_init, k_pairs, k_learn, k_score, k_xp = jax.random.split(key, 5)
 
@@ -459,8 +474,11 @@ def discover_ers(
         j = (i + np.asarray(jax.random.randint(k2, (m,), 1, idx.size))) % idx.size
         pairs_local = np.stack([i, j], 1).astype(np.int32)
 
-    soft, inv, hist = learn(k_init, k_learn, pairs_local, params, baseline[idx], env_params)
-    obs, act = _rows(symmetry_of_map(soft))
+    if candidates is None:
+        soft, inv, hist = learn(k_init, k_learn, pairs_local, params, baseline[idx], env_params)
+        obs, act = _rows(symmetry_of_map(soft))
+    else:
+        obs, act, inv, hist = c_obs, c_act, np.zeros(m), {}
     returns = score(obs, act)  # [M, K]
     value = returns[:, idx].mean(1)
     if config.objective != "sp":
@@ -483,12 +501,35 @@ def discover_ers(
         baseline=baseline,
         pool=pool,
         pairs=np.where(config.objective == "sp", -1, idx[pairs_local]),
-        closure=_closure(obs, act, kept, score_pool, baseline[idx]),
+        closure=(
+            _closure(obs, act, kept, score_pool, baseline[idx])
+            if candidates is None
+            else np.full(m, np.nan)  # a family's kept set may be large; its group check covers it
+        ),
         invertibility=np.asarray(inv),
         history={k: np.asarray(v).T for k, v in hist.items()},
         group_checked=checked,
         group_closed=closed,
     )
+
+
+def _candidate_rows(candidates: Any, d: int, a: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(obs [M, D], act [M, A])`` int32 rows of a stacked candidate :class:`Symmetry`, checked."""
+    if not isinstance(candidates, Symmetry):
+        raise bad_value("candidates", type(candidates).__name__, "a stacked Symmetry [M]")
+    obs, act = np.asarray(candidates.obs_perm), np.asarray(candidates.action_perm)
+    if obs.ndim != 2 or act.ndim != 2 or obs.shape != (act.shape[0], d) or act.shape[1] != a:
+        raise bad_value(
+            "candidates",
+            f"obs_perm {obs.shape}, action_perm {act.shape}",
+            f"obs_perm [M, {d}] and action_perm [M, {a}] with M >= 1",
+        )
+    if obs.shape[0] == 0:
+        raise bad_value("candidates", "0 maps", "at least one map")
+    for name, rows in (("obs_perm", obs), ("action_perm", act)):
+        if not (np.sort(rows, axis=1) == np.arange(rows.shape[1])).all():
+            raise bad_value(f"candidates.{name}", "a row that is not a permutation", "permutations")
+    return obs.astype(np.int32), act.astype(np.int32)
 
 
 def _keep(obs, act, value, valid, score, base, config: ERSConfig):

@@ -171,20 +171,43 @@ def compose_maps(phi: SoftMap, psi: SoftMap) -> SoftMap:
     return SoftMap(psi.obs @ phi.obs, psi.action @ phi.action)
 
 
-def transform_obs(m: SoftMap, obs: chex.Array, obs_shape: tuple[int, ...]) -> chex.Array:
-    """``O o`` for observations ``[..., *obs_shape]`` (float result, same shape)."""
+def transform_obs(m: SoftMap | Symmetry, obs: chex.Array, obs_shape: tuple[int, ...]) -> chex.Array:
+    """``O o`` for observations ``[..., *obs_shape]`` (float result, same shape).
+
+    ``m`` may be a :class:`Symmetry` (a hard map): then ``O o`` is the gather
+    ``o[obs_perm]``, the same numbers as with :func:`map_of_symmetry` ``(m)``
+    without the ``D x D`` product.
+    """
     k = len(obs_shape)
     lead = obs.shape[: obs.ndim - k]
     flat = jnp.asarray(obs, jnp.float32).reshape(lead + (-1,))
-    return (flat @ m.obs.T).reshape(obs.shape)
+    out = flat[..., m.obs_perm] if isinstance(m, Symmetry) else flat @ m.obs.T
+    return out.reshape(obs.shape)
 
 
-def transform_probs(m: SoftMap, probs: chex.Array, mask: chex.Array | None = None) -> chex.Array:
-    """``phi``'s action part on probabilities ``[..., A]``: ``p'_b ~ mask_b sum_c A[c, b] p_c``."""
-    q = probs @ m.action
+def transform_probs(
+    m: SoftMap | Symmetry, probs: chex.Array, mask: chex.Array | None = None
+) -> chex.Array:
+    """``phi``'s action part on probabilities ``[..., A]``: ``p'_b ~ mask_b sum_c A[c, b] p_c``.
+
+    For a :class:`Symmetry` ``m`` that sum is the gather ``p[action_perm[b]]``.
+    """
+    q = probs[..., m.action_perm] if isinstance(m, Symmetry) else probs @ m.action
     if mask is not None:
         q = jnp.where(mask, q, 0.0)
     return q / jnp.maximum(q.sum(-1, keepdims=True), _TINY)
+
+
+def _identity_like(m: SoftMap | Symmetry, num_actions: int) -> SoftMap | Symmetry:
+    """The identity in ``m``'s representation (unbatched)."""
+    d = m.obs_perm.shape[-1] if isinstance(m, Symmetry) else m.obs.shape[-1]
+    if isinstance(m, Symmetry):
+        return Symmetry(
+            obs_perm=jnp.arange(d, dtype=jnp.int32),
+            action_perm=jnp.arange(num_actions, dtype=jnp.int32),
+            state_perm=None,
+        )
+    return identity_map(d, num_actions)
 
 
 def invertibility_penalty(m: SoftMap) -> chex.Array:
@@ -221,7 +244,8 @@ class ERSObjective(NamedTuple):
 
     The surrogate's value is the estimate and its gradient with respect to
     ``m`` is the policy-gradient estimate of the return's gradient (exact for
-    the closed form). Pool parameters are never differentiated.
+    the closed form). Pool parameters are never differentiated. ``m`` is a
+    :class:`SoftMap`, or a :class:`Symmetry` to score a hard map by gathers.
     """
 
     self_play: Callable[..., tuple[chex.Array, chex.Array]]
@@ -313,7 +337,7 @@ def _rollout_objective(env, policy, env_params, num_episodes, max_steps):
         return jax.vmap(one)(jax.random.split(key, k), params)
 
     def cross_play(key, params_i, params_j, m):
-        eye = identity_map(m.obs.shape[-1], n_act)
+        eye = _identity_like(m, n_act)
         k0, k1 = jax.random.split(key)
         r0, l0 = episodes(k0, *pair(params_i, params_j, eye, m))
         r1, l1 = episodes(k1, *pair(params_j, params_i, m, eye))

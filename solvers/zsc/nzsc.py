@@ -27,8 +27,11 @@ evaluation is :func:`detente.analysis.crossplay.crossplay` at each noise level.
   of their own view.
 * :func:`nzsc_config` holds the default budgets (:data:`NZSC_CONFIGS`).
 
-Not built: the paper code's population-based robust variant (training against
-a population of self-play partners sampled by inverse past score).
+* :func:`train_nzsc_population` is the paper code's population-based robust
+  variant: per seed, a population of self-play partners trained across the
+  noisy games, then a learner trained against them
+  (:func:`~detente.solvers.zsc.population.train_against_population`,
+  partners drawn with probability ``~ score ** -power``).
 
 Example:
     >>> env, params = noisy_lever_game(sigma_levels=(0.0, 1.0))
@@ -59,6 +62,7 @@ from detente.solvers.rl.ippo import IPPOConfig, IPPOState
 from detente.solvers.rl.policy import NetworkConfig
 from detente.solvers.rl.ppo import PPOConfig
 from detente.solvers.zsc.other_play import train_other_play
+from detente.solvers.zsc.population import PopulationConfig, train_against_population
 from detente.solvers.zsc.selfplay import agent_params, train_selfplay
 
 __all__ = [
@@ -69,6 +73,7 @@ __all__ = [
     "evaluate_under_noise",
     "nzsc_config",
     "train_nzsc",
+    "train_nzsc_population",
 ]
 
 EVAL_SIGMAS: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0)
@@ -192,6 +197,77 @@ def train_nzsc(
         return train_selfplay(keys, env, config, env_params, compiler_options=compiler_options)
     group = env.symmetry_group(env_params)
     return train_other_play(keys, env, config, env_params, group, compiler_options=compiler_options)
+
+
+def train_nzsc_population(
+    keys: chex.Array,
+    env: NoisyGame,
+    config: IPPOConfig,
+    env_params: NoisyParams | None = None,
+    *,
+    population_size: int = 4,
+    population: PopulationConfig | None = None,
+    partner_config: IPPOConfig | None = None,
+    compiler_options: Mapping[str, Any] | None = None,
+) -> tuple[IPPOState, dict]:
+    """The population-based robust variant: per seed, self-play partners, then a learner against them.
+
+    Seed ``s`` trains ``population_size`` self-play partners across the noisy
+    games (:func:`train_nzsc` with ``method="selfplay"``, keys
+    ``split(fold_in(keys[s], 1), K)``), then one learner against them (its
+    key ``keys[s]``), partners drawn with probability proportional to
+    ``max(score, min_score) ** -power`` of the learner's last measured
+    score with each (:mod:`detente.solvers.zsc.population`).
+
+    Args:
+        keys: ``[S, 2]`` raw keys or ``[S]`` typed keys.
+        env: a hashable :class:`~detente.games.noisy.NoisyGame`.
+        config: the learner's IPPO config (``num_updates`` a multiple of
+            ``population.phases``).
+        env_params: the noisy game's params (default ``env.default_params()``).
+        population_size: ``K`` partners per seed.
+        population: a :class:`~detente.solvers.zsc.population.PopulationConfig`.
+        partner_config: the partners' self-play config (default ``config``).
+        compiler_options: XLA options.
+
+    Returns:
+        ``(states, out)`` of :func:`~detente.solvers.zsc.population.train_against_population`
+        (the learners), ``out`` also holding ``"partners"`` (leaves ``[S, K, ...]``).
+
+    Raises:
+        ValueError: for a bad ``env``, ``population_size`` or config.
+    """
+    if not isinstance(env, NoisyGame):
+        raise bad_value("env", type(env).__name__, "a NoisyGame")
+    k = check_positive_int("population_size", population_size)
+    partner_config = config if partner_config is None else partner_config
+    if env_params is None:
+        env_params = env.default_params()
+    s = keys.shape[0]
+    partner_keys = jax.vmap(lambda key: jax.random.split(jax.random.fold_in(key, 1), k))(keys)
+    partner_keys = partner_keys.reshape((s * k,) + partner_keys.shape[2:])
+    states, _ = train_nzsc(
+        partner_keys,
+        env,
+        partner_config,
+        env_params,
+        method="selfplay",
+        compiler_options=compiler_options,
+    )
+    partners = jax.tree_util.tree_map(
+        lambda x: x.reshape((s, k) + x.shape[1:]), agent_params(states)
+    )
+    learners, out = train_against_population(
+        keys,
+        env,
+        config,
+        partners,
+        partner_config.network,
+        env_params,
+        population,
+        compiler_options=compiler_options,
+    )
+    return learners, {**out, "partners": partners}
 
 
 class NoiseEvaluation(NamedTuple):

@@ -71,6 +71,16 @@ def _lever(iterated: bool):
     return build
 
 
+def _noisy(iterated: bool):
+    def build():
+        from detente.games.noisy import noisy_lever_game
+        from detente.solvers.zsc.nzsc import EVAL_SIGMAS
+
+        return noisy_lever_game(iterated, sigma_levels=EVAL_SIGMAS)
+
+    return build
+
+
 def _hanabi():
     from detente.games.hanabi import HanabiGame
 
@@ -89,6 +99,17 @@ GAMES = {
         _lever(True),
         episodes=64,
     ),
+    "noisy-lever": GameSpec(
+        "the noisy lever game (NZSC): 3 levers around 5, each agent sees them with its own "
+        "Gaussian noise, sigma drawn from {0, 1, 2, 4} per episode; one shot",
+        _noisy(False),
+        episodes=256,
+    ),
+    "iterated-noisy-lever": GameSpec(
+        "the noisy lever game over 16 rounds (NZSC; GRU policies)",
+        _noisy(True),
+        episodes=64,
+    ),
     "hanabi": GameSpec(
         "two-player Hanabi (JaxMARL's hanabi, legal-action masks), score 0-25",
         _hanabi,
@@ -99,6 +120,8 @@ METHODS = {
     "selfplay": "IPPO self-play, one policy in both seats (MLP or GRU)",
     "other-play": "Other-Play: self-play with an independent random symmetry per seat "
     "and episode (Hu et al. 2020)",
+    "common-knowledge": "Other-Play on a noisy game with every noise level 0 (the NZSC "
+    "baseline: trained on the true payoffs, evaluated under noise; noisy games only)",
     "equivariant": "self-play of a weight-tied equivariant MLP over a symmetry subgroup "
     "(--group; Muglich et al. 2022), with the game's Other-Play budget",
     "ers-discover": "learn expected-return symmetries from the agents of a self-play run "
@@ -108,6 +131,7 @@ METHODS = {
 }
 # the subgroup an equivariant policy uses when --group is not given (lever: D9, 18 elements)
 DEFAULT_GROUP = {"lever": "dihedral", "iterated-lever": "dihedral", "hanabi": "full"}
+NOISY = ("noisy-lever", "iterated-noisy-lever")  # NZSC games: their summaries add the noise sweep
 
 
 def list_text() -> str:
@@ -116,10 +140,12 @@ def list_text() -> str:
     lines += [f"  {k:<15} {v}" for k, v in METHODS.items()]
     lines.append("games:")
     from detente.solvers.zsc.configs import ZSC_CONFIGS
+    from detente.solvers.zsc.nzsc import NZSC_CONFIGS
 
     for k, g in GAMES.items():
         lines.append(f"  {k:<15} {g.description}")
-        budgets = [f"{m} {c.num_updates}" for (gg, m), c in ZSC_CONFIGS.items() if gg == k]
+        configs = {**ZSC_CONFIGS, **NZSC_CONFIGS}
+        budgets = [f"{m} {c.num_updates}" for (gg, m), c in configs.items() if gg == k]
         lines.append(f"  {'':<15} default updates: {', '.join(budgets)}")
     return "\n".join(lines)
 
@@ -230,7 +256,12 @@ def _config(game: str, method: str, overrides: list[str], updates: int | None, n
 
     # an equivariant policy's self-play objective is the Other-Play objective (its trap
     # included), so it trains with the Other-Play budget (solvers/zsc/configs.py)
-    base = zsc_config(game, "other-play" if method in ("equivariant", "ers-op") else method)
+    if game in NOISY:
+        from detente.solvers.zsc.nzsc import nzsc_config
+
+        base = nzsc_config(game, "selfplay" if method == "selfplay" else "other-play")
+    else:
+        base = zsc_config(game, "other-play" if method in ("equivariant", "ers-op") else method)
     nested = {"ppo": base.ppo, "network": base.network}
     if network is not None and network != base.network.kind:
         nested["network"] = NetworkConfig(kind=network)
@@ -312,6 +343,11 @@ def _train(args) -> int:
             raise bad_value(f"--{flag}", getattr(args, flag), f"only with the {method} method")
         if getattr(args, flag) is None and args.method == method:
             raise bad_value(f"--{flag}", None, f"a folder (required by {method})")
+    noisy_only = args.method == "common-knowledge"
+    if args.game in NOISY and args.method not in ("selfplay", "other-play", "common-knowledge"):
+        raise bad_value("method", args.method, "selfplay, other-play or common-knowledge here")
+    if noisy_only and args.game not in NOISY:
+        raise bad_value("--game", args.game, "a noisy game: " + ", ".join(NOISY))
     _check_seed(args.seed)
     if args.method == "ers-discover":
         return _ers_discover(args)
@@ -363,6 +399,10 @@ def _train(args) -> int:
         config = dataclasses.replace(config, network=_equivariant(config.network, env, group))
     if args.method == "other-play":
         train_env, train_params = other_play_env(env, None, env_params)
+    elif args.method == "common-knowledge":
+        from detente.solvers.zsc.nzsc import common_knowledge_params
+
+        train_env, train_params = other_play_env(env, None, common_knowledge_params(env_params))
     elif args.method == "ers-op":
         train_env, train_params = other_play_env(env, ers_group(symmetries), env_params)
     else:
@@ -417,6 +457,8 @@ def _train(args) -> int:
     }
     if args.game in ("lever", "iterated-lever"):
         summary["levers"] = _levers(env, env_params, config, agents)
+    if args.game in NOISY and args.seeds >= 2:
+        summary["noise"] = _noise_sweep(env, env_params, config, agents, args.seed, episodes)
     metadata = {"method": args.method, "game": args.game, "settings": settings}
 
     def write(tmp: Path):
@@ -495,6 +537,25 @@ def _ers_discover(args) -> int:
     return 0
 
 
+def _noise_sweep(env, env_params, config, agents, seed: int, episodes: int) -> dict:
+    """Cross-play at each NZSC noise level, next to the best achievable return."""
+    import jax
+
+    from detente.io import to_jsonable
+    from detente.solvers.zsc.nzsc import evaluate_under_noise
+
+    ev = evaluate_under_noise(
+        env,
+        config.network,
+        agents,
+        jax.random.PRNGKey(seed + 2),
+        env_params,
+        num_episodes=episodes,
+    )
+    fields = ("sigmas", "cross_play", "cross_play_sem", "self_play", "self_play_sem", "best")
+    return to_jsonable({**{f: getattr(ev, f) for f in fields}, "argmax_of_own_view": ev.greedy})
+
+
 def _crossplay_json(xp, names) -> dict:
     from detente.analysis.crossplay import to_json
 
@@ -565,6 +626,12 @@ def _print(summary: dict, out: Path, label: str) -> None:
     if "levers" in summary:
         levers = [d["lever"] for d in summary["levers"]]
         print(f"  levers      {levers}")
+    if "noise" in summary:
+        n = summary["noise"]
+        rows = zip(n["sigmas"], n["cross_play"], n["cross_play_sem"], n["best"], strict=True)
+        for sig, x, e, b in rows:
+            xp = _ms({"mean": x, "sem": e})
+            print(f"  sigma {sig:<5g} cross-play {xp} (best achievable {b:.3f})")
     print(f"wrote {out}/")
 
 

@@ -171,3 +171,26 @@ def test_symmetrized_selfplay_block_matches_its_matrix(run):
     assert sym["self_play"]["mean"] == pytest.approx(np.mean(np.diag(r)))
     change = np.diag(r) - np.diag(plain[:s, :s])
     assert sym["self_play_change"]["mean"] == pytest.approx(change.mean())
+
+
+def test_ers_candidates_are_the_colour_group_and_mismatched_relabellings(run):
+    """The Hanabi ERS family: the 120 colour symmetries, then relabellings that are not symmetries."""
+    import jax
+
+    from detente.games.hanabi import HanabiGame
+
+    script = _script()
+    cands = script.ers_candidates(jax.random.key(0), 6)
+    group = HanabiGame().symmetry_group()
+    obs, act = np.asarray(cands.obs_perm), np.asarray(cands.action_perm)
+    assert obs.shape == (126, 658) and act.shape == (126, 21)
+    np.testing.assert_array_equal(obs[:120], np.asarray(group.obs_perm))
+    np.testing.assert_array_equal(act[:120], np.asarray(group.action_perm))
+    # a mismatched map's observation part is some symmetry's, its hint part another's
+    for o, a in zip(obs[120:], act[120:], strict=True):
+        k = int(np.flatnonzero((np.asarray(group.obs_perm) == o).all(1))[0])
+        assert not np.array_equal(a, np.asarray(group.action_perm[k]))
+    _, returned = run
+    ers = returned["ours"]["ers_other_play"]
+    assert ers["candidates"] == {"symmetries": 120, "mismatched": script.ERS_MISMATCHED}
+    assert len(ers["pool_returns"]) == 2

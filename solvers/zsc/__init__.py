@@ -23,8 +23,12 @@
   :func:`train_ers_other_play` is Other-Play with them;
 * :mod:`~detente.solvers.zsc.nzsc`: noisy zero-shot coordination (Anwar et al.
   2024): self-play / Other-Play across noisy games (:func:`train_nzsc`), the
-  common-knowledge baseline, cross-play against the noise level
+  common-knowledge baseline, the population-based robust variant
+  (:func:`train_nzsc_population`), cross-play against the noise level
   (:func:`evaluate_under_noise`);
+* :mod:`~detente.solvers.zsc.population`: a learner trained against a frozen
+  population of partners drawn where it scores worst (:class:`PopulationEnv`,
+  :func:`train_against_population`);
 * :mod:`~detente.solvers.zsc.agents`: agents saved and loaded without pickle
   (:func:`save_agents`, :func:`load_agents`), so a cross-play matrix
   (:func:`detente.analysis.crossplay.crossplay`) can mix runs and methods.
@@ -71,6 +75,7 @@ from detente.solvers.zsc.nzsc import (
     evaluate_under_noise,
     nzsc_config,
     train_nzsc,
+    train_nzsc_population,
 )
 from detente.solvers.zsc.other_play import (
     OtherPlayEnv,
@@ -78,6 +83,12 @@ from detente.solvers.zsc.other_play import (
     OtherPlayState,
     other_play_env,
     train_other_play,
+)
+from detente.solvers.zsc.population import (
+    PopulationConfig,
+    PopulationEnv,
+    partner_weights,
+    train_against_population,
 )
 from detente.solvers.zsc.selfplay import (
     action_probs,
@@ -91,6 +102,11 @@ from detente.solvers.zsc.symmetrizer import GroupSpec, group_spec, symmetrize
 
 __all__ = [
     "train_nzsc",
+    "train_nzsc_population",
+    "PopulationConfig",
+    "PopulationEnv",
+    "partner_weights",
+    "train_against_population",
     "nzsc_config",
     "evaluate_under_noise",
     "common_knowledge_params",

@@ -46,7 +46,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -57,7 +56,7 @@ import numpy as np
 
 from detente._checks import bad_value, check_choice, check_positive_int
 from detente.analysis.crossplay import CrossPlayResult, crossplay
-from detente.games.noisy import NoisyGame, NoisyParams, lever_oracle_value, noisy_lever_game
+from detente.games.noisy import NoisyGame, NoisyParams, lever_oracle_value
 from detente.solvers.rl.ippo import IPPOConfig, IPPOState
 from detente.solvers.rl.policy import NetworkConfig
 from detente.solvers.rl.ppo import PPOConfig
@@ -379,49 +378,3 @@ def evaluate_under_noise(
         rounds=rounds,
         results=tuple(results),
     )
-
-
-def _main() -> None:  # pragma: no cover - the measurement of the report
-    import argparse
-    import time
-
-    ap = argparse.ArgumentParser(description="NZSC vs common-knowledge agents under noise")
-    ap.add_argument("--iterated", action="store_true")
-    ap.add_argument("--seeds", type=int, default=8)
-    ap.add_argument("--updates", type=int, default=None)
-    ap.add_argument("--episodes", type=int, default=512)
-    ap.add_argument("--greedy", action="store_true")
-    args = ap.parse_args()
-    game = "iterated-noisy-lever" if args.iterated else "noisy-lever"
-    cfg = nzsc_config(game, "other-play")
-    if args.updates is not None:
-        cfg = dataclasses.replace(cfg, num_updates=args.updates)
-    env, params = noisy_lever_game(args.iterated, sigma_levels=EVAL_SIGMAS)
-    keys = jax.random.split(jax.random.key(0), args.seeds)
-    for ck in (False, True):
-        t = time.time()
-        states, metrics = train_nzsc(keys, env, cfg, params, common_knowledge=ck)
-        ev = evaluate_under_noise(
-            env,
-            cfg.network,
-            agent_params(states),
-            jax.random.key(1),
-            params,
-            num_episodes=args.episodes,
-            greedy=args.greedy,
-        )
-        name = "common-knowledge" if ck else "NZSC"
-        print(
-            f"{game} {name} ({time.time() - t:.0f} s, final train reward "
-            f"{float(metrics['reward_0'][:, -20:].mean()):.3f})"
-        )
-        for i, s in enumerate(ev.sigmas):
-            print(
-                f"  sigma {s:g}: XP {ev.cross_play[i]:.3f} +- {ev.cross_play_sem[i]:.3f}  "
-                f"SP {ev.self_play[i]:.3f} +- {ev.self_play_sem[i]:.3f}  "
-                f"best {ev.best[i]:.3f}  greedy {ev.greedy[i]:.3f}"
-            )
-
-
-if __name__ == "__main__":  # pragma: no cover
-    _main()

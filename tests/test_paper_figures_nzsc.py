@@ -86,12 +86,19 @@ def test_bad_arguments_exit_with_a_message():
             _script().main(["--out", "/nonexistent/never-written", *argv])
 
 
-@pytest.mark.slow  # ~20 min of CPU: 8 seeds per method, both games, the default budget
-def test_default_budget_zero_noise_agreement(tmp_path):
-    returned, ours, _ = _run(tmp_path / NAME, [])
-    for game in ("one-shot", "iterated"):
-        g = ours[game]
+@pytest.mark.slow  # ~25 min of CPU: 8 seeds per method, one-shot default, iterated 1,000 updates
+def test_zero_noise_agreement_and_the_iterated_gap(tmp_path):
+    """At sigma 0 NZSC and common-knowledge self-play reach the optimum; iterated NZSC wins at 4.
+
+    Measured (seed 0): one-shot 6.69 / 6.70 of 6.70; iterated (1,000 updates) 102.1 / 106.1
+    of 107.1, cross-play at sigma 4 NZSC 75.0 vs common knowledge 40.7.
+    """
+    _, one, _ = _run(tmp_path / "one", ["--games", "one-shot"])
+    _, it, _ = _run(tmp_path / "it", ["--games", "iterated", "--steps", "1000"])
+    for g in (one["one-shot"], it["iterated"]):
         best = g["best"][0]
         for m in ("nzsc", "common-knowledge"):
             assert abs(g["methods"][m]["self_play"][0] - best) <= 0.05 * best
-    print(json.dumps(returned["checks"], indent=1))
+    nz, ck = it["iterated"]["methods"]["nzsc"], it["iterated"]["methods"]["common-knowledge"]
+    gap = nz["cross_play"][-1] - ck["cross_play"][-1]
+    assert gap > 2 * np.hypot(nz["cross_play_sem"][-1], ck["cross_play_sem"][-1])

@@ -246,7 +246,7 @@ def ers_other_play(
     parameters (``None`` when no map is kept). Other-Play uses the Other-Play
     agents' keys (``fold_in(key, 1)``), so the two differ only in the group.
     """
-    cfg = ERSConfig(**ERS_SETTINGS[level], pool_tolerance=25.0, max_group_size=240)
+    cfg = ERSConfig(**ERS_SETTINGS[level], pool_tolerance=25.0, max_group_size=120)
     env = HanabiGame()
     cands = ers_candidates(jax.random.fold_in(key, 5))
     res = discover_ers(

@@ -91,7 +91,7 @@ def trained():
     config = IPPOConfig(
         num_envs=64,
         num_steps=1,
-        num_updates=200,
+        num_updates=100,
         share_params=True,
         network=NET,
         ppo=PPOConfig(lr=1e-2, ent_coef=0.01, minibatches=1, epochs=4),

@@ -543,11 +543,22 @@ def _keep(obs, act, value, valid, score, base, config: ERSConfig):
             seen.add(b)
             cand.append(int(i))
     checked, closed = 1, True
+    seen_fail: dict[bytes, bool] = {}  # elements recur from round to round: score each once
+
+    def fails(e_obs, e_act) -> np.ndarray:
+        keys = [np.concatenate([o, a]).tobytes() for o, a in zip(e_obs, e_act, strict=True)]
+        new = [i for i, k in enumerate(keys) if k not in seen_fail]
+        if new:
+            ret = score(e_obs[new], e_act[new])
+            for i, bad in zip(new, np.any(np.abs(ret - base) > config.tolerance, 1), strict=True):
+                seen_fail[keys[i]] = bool(bad)
+        return np.array([seen_fail[k] for k in keys])
+
     while cand:
         g_obs, g_act = _with_inverses(obs[cand], act[cand])
         e_obs, e_act, parent, edge, closed = _bfs(g_obs, g_act, config.max_group_size)
         checked = e_obs.shape[0]
-        fail = np.any(np.abs(score(e_obs, e_act) - base) > config.tolerance, axis=1)
+        fail = fails(e_obs, e_act)
         if not fail.any():
             break
         first = fail & ~fail[np.maximum(parent, 0)]

@@ -44,16 +44,23 @@ Budgets (all at ``benchmarks/hanabi_ippo.py``'s learning config: 64 games x
 32 turns per PPO update, 4 epochs x 4 minibatches, two relu layers of 64, lr
 1e-3): the default (2 agents per method, 60 updates, about 120k turns per
 agent) takes about a minute on this 2-core CPU, a third of it compiling, and
-reaches scores of about 2; ``--full`` (4 agents per method, 1,700 updates,
+reaches scores of about 2 (plus about 5 minutes for the ERS block below; ``--no-ers``
+skips it); ``--full`` (4 agents per method, 1,700 updates,
 3.5M turns per agent, what that benchmark's 10-minute single-agent run
 reaches under a load of 5) took 43 minutes here (load 1.5-4).
 ``--quick`` is a smoke test (8 games x 8 turns, 2 updates). The small
 budgets compile with XLA's optimisation level 1 (2-3x faster to compile, the
 same run time).
 
+Other-Play with expected-return symmetries (Muglich et al. 2025,
+https://arxiv.org/abs/2502.01711; issue 6): :func:`ers_candidates` (the 120 colour
+symmetries and relabellings that are not symmetries) scored on the self-play agents by
+:func:`~detente.solvers.zsc.ers.discover_ers` with ``candidates``, then Other-Play with
+the kept maps' group (:func:`ers_other_play`), played among themselves.
+
 Usage:
     python paper_figures/hanabi_crossplay.py [--full | --quick] [--out DIR] [--seed N]
-        [--seeds S] [--steps T] [--episodes E] [--greedy]
+        [--seeds S] [--steps T] [--episodes E] [--greedy] [--symmetrize KIND] [--no-ers]
 """
 
 from __future__ import annotations

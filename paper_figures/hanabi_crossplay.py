@@ -604,47 +604,29 @@ def main(argv=None) -> dict:
     print(f"trained {2 * s} agents ({seconds['train']:.0f} s)", flush=True)
     t = time.perf_counter()
     env = HanabiGame()
-    xp = crossplay(
-        env,
-        config.network,
-        run["params"],
-        None,
-        jax.random.fold_in(key, 2),
-        episodes,
-        greedy=args.greedy,
-    )
+
+    def play(network, params, k: int):
+        """The cross-play matrix of ``params`` (key ``fold_in(key, k)``)."""
+        return crossplay(
+            env, network, params, None, jax.random.fold_in(key, k), episodes, greedy=args.greedy
+        )
+
+    xp = play(config.network, run["params"], 2)
     seconds["crossplay"] = time.perf_counter() - t
+    sp_params = jax.tree_util.tree_map(lambda x: x[:s], run["params"])  # the self-play agents
     xp_sym = None
     if args.symmetrize != "none":
         t = time.perf_counter()
         group = group_spec(env, args.symmetrize)
-        sp_params = jax.tree_util.tree_map(lambda x: x[:s], run["params"])
-        xp_sym = crossplay(
-            env,
-            symmetrized(config.network, group),
-            sp_params,
-            None,
-            jax.random.fold_in(key, 4),
-            episodes,
-            greedy=args.greedy,
-        )
+        xp_sym = play(symmetrized(config.network, group), sp_params, 4)
         seconds["crossplay_symmetrized"] = time.perf_counter() - t
     xp_ers = None
     if args.ers:
         t = time.perf_counter()
-        sp_params = jax.tree_util.tree_map(lambda x: x[:s], run["params"])
         compiler_options = SETTINGS[level]["compiler_options"]
         ers, ers_params = ers_other_play(config, s, key, sp_params, level, compiler_options)
         if ers_params is not None:
-            xp_ers = crossplay(
-                env,
-                config.network,
-                ers_params,
-                None,
-                jax.random.fold_in(key, 7),
-                episodes,
-                greedy=args.greedy,
-            )
+            xp_ers = play(config.network, ers_params, 7)
         seconds["ers_other_play"] = time.perf_counter() - t
     t = time.perf_counter()
     rnd = np.asarray(random_legal_scores(jax.random.fold_in(key, 3), RANDOM_GAMES).score, float)

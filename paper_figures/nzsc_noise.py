@@ -105,13 +105,12 @@ ORACLE = {"quick": 1000, "default": 100_000, "full": 100_000}
 FAST = {"xla_backend_optimization_level": 1}
 
 
-def configs(game: str, updates: int) -> dict:
-    """Per-method IPPO configs: the game's default budget with ``updates`` PPO updates."""
-    base = dataclasses.replace(nzsc_config(GAME_NAMES[game], "other-play"), num_updates=updates)
-    return {m: base for m in METHODS}
+def game_config(game: str, updates: int):
+    """The game's default IPPO config with ``updates`` PPO updates (every method uses it)."""
+    return dataclasses.replace(nzsc_config(GAME_NAMES[game], "other-play"), num_updates=updates)
 
 
-def train(method: str, game: str, config, keys, env, params, k: int) -> dict:
+def train(method: str, config, keys, env, params, k: int) -> dict:
     """``{"params": [S, ...], "reward": [S, U]}`` of one method on one game."""
     if method == "population":
         phases = math.gcd(config.num_updates, 10)
@@ -304,15 +303,15 @@ def main(argv=None) -> dict:
         if game not in games:
             continue
         env, params = noisy_lever_game(iterated, sigma_levels=EVAL_SIGMAS)
-        cfg = configs(game, updates[game])
+        cfg = game_config(game, updates[game])
         runs[game], evals[game] = {}, {}
         for mi, m in enumerate(METHODS):
             t = time.perf_counter()
             keys = jax.random.split(jax.random.fold_in(key, 10 * gi + mi), s)
-            runs[game][m] = train(m, game, cfg[m], keys, env, params, k)
+            runs[game][m] = train(m, cfg, keys, env, params, k)
             evals[game][m] = evaluate_under_noise(
                 env,
-                cfg[m].network,
+                cfg.network,
                 runs[game][m]["params"],
                 jax.random.fold_in(key, 100 + gi),
                 params,
@@ -338,7 +337,7 @@ def main(argv=None) -> dict:
         level=level,
         updates=updates,
         games=games,
-        ippo={g: dataclasses.asdict(configs(g, updates[g])["nzsc"]) for g in games},
+        ippo={g: dataclasses.asdict(game_config(g, updates[g])) for g in games},
         population={"partners": k, "power": POWER, "phases": "gcd(updates, 10)"},
         evaluation={
             "sigmas": list(EVAL_SIGMAS),

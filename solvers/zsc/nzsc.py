@@ -26,7 +26,6 @@ evaluation is :func:`detente.analysis.crossplay.crossplay` at each noise level.
   round, times the rounds) and the return of two agents that pull the argmax
   of their own view.
 * :func:`nzsc_config` holds the default budgets (:data:`NZSC_CONFIGS`).
-
 * :func:`train_nzsc_population` is the paper code's population-based robust
   variant: per seed, a population of self-play partners trained across the
   noisy games, then a learner trained against them
@@ -134,9 +133,7 @@ def common_knowledge_params(params: NoisyParams) -> NoisyParams:
     """
     if not isinstance(params, NoisyParams):
         raise bad_value("params", type(params).__name__, "NoisyParams")
-    return params.replace(
-        sigma=jnp.zeros_like(params.sigma), sigma_levels=jnp.zeros_like(params.sigma_levels[:1])
-    )
+    return noise_params(params, 0.0)
 
 
 def noise_params(params: NoisyParams, sigma: float) -> NoisyParams:

@@ -34,6 +34,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -269,10 +270,23 @@ def train_against_population(
     if not leaves or any(x.ndim < 2 or x.shape[0] != s for x in leaves):
         raise bad_value("partners", "leaf shapes", f"[S = {s}, K, ...] (one population per key)")
     k = int(leaves[0].shape[1])
+    try:
+        hash(env)
+    except TypeError:
+        raise bad_value("env", type(env).__name__, "a hashable environment") from None
     penv = PopulationEnv(env, partner_network)
+    options = tuple(sorted((compiler_options or {}).items()))
+    return _program(penv, config, population, k, options)(keys, partners, env_params)
+
+
+@functools.lru_cache(maxsize=8)
+def _program(
+    penv: PopulationEnv, config: IPPOConfig, population: PopulationConfig, k: int, options
+):
+    """The compiled run of :func:`train_against_population`, one per static setting."""
     per_phase = config.num_updates // population.phases
 
-    def one(key, pop):
+    def one(key, pop, env_params):
         params = penv.make_params(env_params, pop)
         state = make_ippo(penv, config, params).init(key)
 
@@ -283,19 +297,15 @@ def train_against_population(
 
             return jax.vmap(with_partner)(jnp.eye(k))
 
-        def phase(carry, i):
-            state, _ = carry
+        def phase(state, i):
             scores = scores_of(state)
             probs = jnp.where(i == 0, jnp.full((k,), 1.0 / k), partner_weights(scores, population))
             step = make_ippo(penv, config, params.replace(probs=probs)).step
             state, metrics = jax.lax.scan(lambda st, _: step(st), state, None, per_phase)
-            return (state, probs), (metrics, scores, probs)
+            return state, (metrics, scores, probs)
 
-        (state, _), (metrics, scores, probs) = jax.lax.scan(
-            phase, (state, params.probs), jnp.arange(population.phases)
-        )
+        state, (metrics, scores, probs) = jax.lax.scan(phase, state, jnp.arange(population.phases))
         metrics = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), metrics)
         return state, {"metrics": metrics, "scores": scores, "probs": probs}
 
-    run = jax.jit(jax.vmap(one), compiler_options=dict(compiler_options or {}) or None)
-    return run(keys, partners)
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, None)), compiler_options=dict(options) or None)

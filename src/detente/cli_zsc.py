@@ -343,10 +343,9 @@ def _train(args) -> int:
             raise bad_value(f"--{flag}", getattr(args, flag), f"only with the {method} method")
         if getattr(args, flag) is None and args.method == method:
             raise bad_value(f"--{flag}", None, f"a folder (required by {method})")
-    noisy_only = args.method == "common-knowledge"
     if args.game in NOISY and args.method not in ("selfplay", "other-play", "common-knowledge"):
         raise bad_value("method", args.method, "selfplay, other-play or common-knowledge here")
-    if noisy_only and args.game not in NOISY:
+    if args.method == "common-knowledge" and args.game not in NOISY:
         raise bad_value("--game", args.game, "a noisy game: " + ", ".join(NOISY))
     _check_seed(args.seed)
     if args.method == "ers-discover":
